@@ -1,0 +1,83 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { readLines } from '../src/files/line-reader';
+import { addUsage, usageOf, zeroUsage, type Usage } from './result-lines';
+
+export type PartKind = 'out' | 'err';
+
+export const batchPartsDir = (partsRoot: string, batchId: string) => path.join(partsRoot, batchId);
+export const partPath = (partsRoot: string, batchId: string, index: number, kind: PartKind) =>
+  path.join(batchPartsDir(partsRoot, batchId), `${String(index).padStart(6, '0')}.${kind}.jsonl`);
+
+export interface PartTally {
+  /** custom_ids already answered, so a resumed chunk skips them. */
+  done: Set<string>;
+  completed: number;
+  failed: number;
+  usage: Usage;
+}
+
+/**
+ * Reads what a chunk's part file already holds, and cuts off a last line that a killed worker left half-written.
+ * The part files are the chunk's durable checkpoint: every line in them is a finished request.
+ */
+async function scanPart(file: string, kind: PartKind, tally: PartTally): Promise<void> {
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(file, 'r+');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    let complete = 0;
+    for await (const { line, end } of readLines(handle.createReadStream({ autoClose: false, start: 0 }))) {
+      let parsed: { custom_id?: unknown; response?: { body?: unknown } | null };
+      try {
+        parsed = JSON.parse(line.toString('utf8'));
+      } catch {
+        break; // a torn write: everything from here on is redone
+      }
+      if (typeof parsed.custom_id !== 'string') break;
+      tally.done.add(parsed.custom_id);
+      if (kind === 'out') {
+        tally.completed++;
+        addUsage(tally.usage, usageOf(parsed.response?.body));
+      } else tally.failed++;
+      complete = end;
+    }
+    const { size } = await handle.stat();
+    if (size !== complete) await handle.truncate(complete);
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function scanChunkParts(partsRoot: string, batchId: string, index: number): Promise<PartTally> {
+  const tally: PartTally = { done: new Set(), completed: 0, failed: 0, usage: zeroUsage() };
+  for (const kind of ['out', 'err'] as const) await scanPart(partPath(partsRoot, batchId, index, kind), kind, tally);
+  return tally;
+}
+
+/** Appends whole lines to a chunk's two part files; each line is one write to an O_APPEND file. */
+export class ChunkPartWriter {
+  private constructor(private readonly files: Record<PartKind, fs.promises.FileHandle>) {}
+
+  static async open(partsRoot: string, batchId: string, index: number): Promise<ChunkPartWriter> {
+    await fs.promises.mkdir(batchPartsDir(partsRoot, batchId), { recursive: true });
+    const out = await fs.promises.open(partPath(partsRoot, batchId, index, 'out'), 'a');
+    const err = await fs.promises.open(partPath(partsRoot, batchId, index, 'err'), 'a').catch(async (e: unknown) => {
+      await out.close();
+      throw e;
+    });
+    return new ChunkPartWriter({ out, err });
+  }
+
+  async append(kind: PartKind, line: object): Promise<void> {
+    await this.files[kind].write(JSON.stringify(line) + '\n');
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.files.out.close(), this.files.err.close()]);
+  }
+}

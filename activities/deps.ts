@@ -1,0 +1,16 @@
+import type { DataSource } from 'typeorm';
+import type { Config } from '../src/config';
+import type { BlobStore } from '../src/storage/blob-store';
+import type { FairLimiter } from './fair-limiter';
+import type { Upstream } from './upstream';
+
+/** What the activities need from the process that hosts them; built once per worker. */
+export interface ActivityDeps {
+  config: Config;
+  db: DataSource;
+  blobs: BlobStore;
+  /** Shared folder for per-chunk part files (a volume every worker mounts). */
+  partsRoot: string;
+  limiter: FairLimiter;
+  upstream: Upstream;
+}

@@ -1,0 +1,88 @@
+/**
+ * A counting semaphore whose waiters are grouped by key (a batch id) and served round-robin across keys,
+ * so MAX_WORKERS upstream slots are shared fairly among the batches running on this worker.
+ */
+export class FairLimiter {
+  private inUse = 0;
+  private readonly queues = new Map<string, Array<() => void>>();
+  /** Keys with waiters, in the order they will next be served. */
+  private ring: string[] = [];
+
+  constructor(private capacity: number) {}
+
+  get active(): number {
+    return this.inUse;
+  }
+
+  get waiting(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
+  }
+
+  get limit(): number {
+    return this.capacity;
+  }
+
+  /** Changing the limit takes effect as permits are released (or at once, when raised). */
+  setLimit(capacity: number): void {
+    this.capacity = Math.max(1, capacity);
+    this.dispatch();
+  }
+
+  /** Resolves with a release function once a slot is free; rejects if `signal` aborts first. */
+  acquire(key: string, signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(this.releaser());
+      };
+      const onAbort = () => {
+        const q = this.queues.get(key);
+        const i = q?.indexOf(grant) ?? -1;
+        if (q && i >= 0) {
+          q.splice(i, 1);
+          if (q.length === 0) this.dropKey(key);
+        }
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      let q = this.queues.get(key);
+      if (!q) {
+        q = [];
+        this.queues.set(key, q);
+        this.ring.push(key);
+      }
+      q.push(grant);
+      this.dispatch();
+    });
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inUse--;
+      this.dispatch();
+    };
+  }
+
+  private dropKey(key: string): void {
+    this.queues.delete(key);
+    this.ring = this.ring.filter((k) => k !== key);
+  }
+
+  private dispatch(): void {
+    while (this.inUse < this.capacity && this.ring.length > 0) {
+      const key = this.ring.shift()!;
+      const q = this.queues.get(key)!;
+      const grant = q.shift()!;
+      if (q.length > 0) this.ring.push(key);
+      else this.queues.delete(key);
+      this.inUse++;
+      grant();
+    }
+  }
+}

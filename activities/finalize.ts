@@ -1,0 +1,139 @@
+import { heartbeat } from '@temporalio/activity';
+import fs from 'node:fs';
+import { PassThrough } from 'node:stream';
+import { BatchEntity, ChunkProgressEntity, FileEntity, type FileRow } from '../src/db/entities';
+import { readLines } from '../src/files/line-reader';
+import { batchResultFileId } from '../src/shared/ids';
+import type { Chunk } from '../temporal/shared';
+import { batchPartsDir, partPath, scanChunkParts, type PartKind } from './chunk-parts';
+import type { ActivityDeps } from './deps';
+import { addUsage, errorLine, usageOf, zeroUsage } from './result-lines';
+
+export interface FinalizeInput {
+  batchId: string;
+  inputFileId: string;
+  chunks: Chunk[];
+  /** Chunks that may lack lines (cancelled, expired or failed): their unanswered requests get `missing`. */
+  incomplete: number[];
+  missing: { code: string; message: string } | null;
+}
+
+export interface FinalizeResult {
+  completed: number;
+  failed: number;
+  outputFileId: string | null;
+  errorFileId: string | null;
+}
+
+/** Writes `lines` into a blob as they are produced, and deletes it again when nothing was written. */
+class ResultFileWriter {
+  readonly stream = new PassThrough();
+  lines = 0;
+  readonly stored: Promise<{ bytes: number }>;
+
+  constructor(
+    private readonly deps: ActivityDeps,
+    readonly id: string,
+  ) {
+    this.stored = deps.blobs.put(id, this.stream);
+    this.stored.catch(() => undefined); // awaited in finish(); a failure must not go unhandled meanwhile
+  }
+
+  async write(chunk: Buffer | string): Promise<void> {
+    if (!this.stream.write(chunk)) await new Promise((resolve) => this.stream.once('drain', resolve));
+  }
+
+  async finish(): Promise<number | null> {
+    this.stream.end();
+    const { bytes } = await this.stored;
+    if (this.lines > 0) return bytes;
+    await this.deps.blobs.delete(this.id);
+    return null;
+  }
+}
+
+/**
+ * Joins the chunk part files into the batch's output and error files, in chunk order, and records the totals.
+ * Re-runnable: result file ids derive from the batch id and nothing is deleted here (cleanupBatch does that).
+ */
+export function finalizeBatchActivity(deps: ActivityDeps) {
+  return async function finalizeBatch(input: FinalizeInput): Promise<FinalizeResult> {
+    const { batchId } = input;
+    const batch = await deps.db.getRepository(BatchEntity).findOneByOrFail({ id: batchId });
+    const writers: Record<PartKind, ResultFileWriter> = {
+      out: new ResultFileWriter(deps, batchResultFileId(batchId, 'output')),
+      err: new ResultFileWriter(deps, batchResultFileId(batchId, 'error')),
+    };
+    const usage = zeroUsage();
+    const incomplete = new Set(input.incomplete);
+    for (const chunk of input.chunks) {
+      heartbeat(chunk.index);
+      // A part may end in a line torn by a killed worker: scanning trims it before it is copied.
+      const tally = incomplete.has(chunk.index) ? await scanChunkParts(deps.partsRoot, batchId, chunk.index) : null;
+      for (const kind of ['out', 'err'] as const) {
+        const file = partPath(deps.partsRoot, batchId, chunk.index, kind);
+        if (!fs.existsSync(file)) continue;
+        for await (const { line } of readLines(fs.createReadStream(file))) {
+          if (kind === 'out') addUsage(usage, usageOf(JSON.parse(line.toString('utf8')).response?.body));
+          writers[kind].lines++;
+          await writers[kind].write(Buffer.concat([line, Buffer.from('\n')]));
+        }
+      }
+      if (!tally || !input.missing) continue;
+      const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
+      for await (const { line } of readLines(source)) {
+        const text = line.toString('utf8');
+        if (!text.trim()) continue;
+        const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
+        if (tally.done.has(customId)) continue;
+        writers.err.lines++;
+        await writers.err.write(JSON.stringify(errorLine(batchId, customId, input.missing.code, input.missing.message)) + '\n');
+      }
+    }
+    const [outBytes, errBytes] = await Promise.all([writers.out.finish(), writers.err.finish()]);
+
+    const now = Math.floor(Date.now() / 1000);
+    const expiresAt = batch.outputExpiresAfterSeconds ? now + batch.outputExpiresAfterSeconds : null;
+    const fileRow = (w: ResultFileWriter, bytes: number, kind: string): FileRow => ({
+      id: w.id,
+      owner: batch.owner,
+      filename: `${batchId}_${kind}.jsonl`,
+      purpose: 'batch_output',
+      bytes,
+      createdAt: now,
+      expiresAt,
+    });
+    const rows = [
+      outBytes === null ? null : fileRow(writers.out, outBytes, 'output'),
+      errBytes === null ? null : fileRow(writers.err, errBytes, 'error'),
+    ].filter((r): r is FileRow => r !== null);
+    const result: FinalizeResult = {
+      completed: writers.out.lines,
+      failed: writers.err.lines,
+      outputFileId: outBytes === null ? null : writers.out.id,
+      errorFileId: errBytes === null ? null : writers.err.id,
+    };
+    await deps.db.transaction(async (tx) => {
+      if (rows.length) await tx.getRepository(FileEntity).upsert(rows, ['id']);
+      await tx.getRepository(BatchEntity).update(
+        { id: batchId },
+        {
+          completed: result.completed,
+          failed: result.failed,
+          outputFileId: result.outputFileId,
+          errorFileId: result.errorFileId,
+          ...usage,
+        },
+      );
+    });
+    return result;
+  };
+}
+
+/** Removes a finished batch's scratch state. Runs after the final status is recorded; idempotent. */
+export function cleanupBatchActivity(deps: ActivityDeps) {
+  return async function cleanupBatch(input: { batchId: string }): Promise<void> {
+    await fs.promises.rm(batchPartsDir(deps.partsRoot, input.batchId), { recursive: true, force: true });
+    await deps.db.getRepository(ChunkProgressEntity).delete({ batchId: input.batchId });
+  };
+}

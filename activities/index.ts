@@ -1,0 +1,20 @@
+import { admitBatchActivity } from './admission';
+import { setStatusActivity } from './batch-status';
+import type { ActivityDeps } from './deps';
+import { cleanupBatchActivity, finalizeBatchActivity } from './finalize';
+import { processChunkActivity } from './process-chunk';
+import { validateInputActivity } from './validate-input';
+
+/** Builds every activity from the worker's dependencies; workflows see only the type of this object. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    validateInput: validateInputActivity(deps),
+    admitBatch: admitBatchActivity(deps),
+    setStatus: setStatusActivity(deps),
+    processChunk: processChunkActivity(deps),
+    finalizeBatch: finalizeBatchActivity(deps),
+    cleanupBatch: cleanupBatchActivity(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

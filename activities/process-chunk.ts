@@ -1,0 +1,113 @@
+import { Context } from '@temporalio/activity';
+import { ChunkProgressEntity } from '../src/db/entities';
+import { readLines } from '../src/files/line-reader';
+import type { Chunk } from '../temporal/shared';
+import { ChunkPartWriter, scanChunkParts, type PartTally } from './chunk-parts';
+import type { ActivityDeps } from './deps';
+import { addUsage, errorLine, responseLine, usageOf } from './result-lines';
+
+export interface ProcessChunkInput {
+  batchId: string;
+  inputFileId: string;
+  endpoint: string;
+  chunk: Chunk;
+}
+
+export interface ChunkResult {
+  completed: number;
+  failed: number;
+}
+
+/** Compact checkpoint sent with every heartbeat; the part files hold the rest. */
+interface Checkpoint {
+  completed: number;
+  failed: number;
+}
+
+const PROGRESS_EVERY_MS = 1000;
+
+/**
+ * Sends one chunk's requests upstream, at most MAX_WORKERS at a time per worker (shared fairly between batches),
+ * appending each result to the chunk's part files. A retried attempt first reads those files and skips every
+ * custom_id already answered, so a killed worker costs only the requests that were in flight.
+ */
+export function processChunkActivity(deps: ActivityDeps) {
+  return async function processChunk(input: ProcessChunkInput): Promise<ChunkResult> {
+    const { batchId, chunk } = input;
+    const ctx = Context.current();
+    const signal = ctx.cancellationSignal;
+    const tally = await scanChunkParts(deps.partsRoot, batchId, chunk.index);
+    const writer = await ChunkPartWriter.open(deps.partsRoot, batchId, chunk.index);
+    const progress = deps.db.getRepository(ChunkProgressEntity);
+    const checkpoint = (): Checkpoint => ({ completed: tally.completed, failed: tally.failed });
+    const saveProgress = () =>
+      progress.upsert(
+        { batchId, chunkIndex: chunk.index, completed: tally.completed, failed: tally.failed, ...tally.usage },
+        ['batchId', 'chunkIndex'],
+      );
+    // One generation can take minutes: heartbeat on a timer too, so cancellation still reaches us.
+    const beat = setInterval(() => ctx.heartbeat(checkpoint()), Math.max(200, (deps.config.heartbeatTimeoutSeconds * 1000) / 3));
+    let lastSaved = 0;
+    let saving: Promise<unknown> = Promise.resolve();
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown = null;
+    const settled = () => {
+      ctx.heartbeat(checkpoint());
+      if (Date.now() - lastSaved > PROGRESS_EVERY_MS) {
+        lastSaved = Date.now();
+        saving = saving.then(saveProgress).catch(() => undefined);
+      }
+    };
+    try {
+      ctx.heartbeat(checkpoint());
+      const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
+      const acquireSlot = () => deps.limiter.acquire(batchId, signal);
+      for await (const { line } of readLines(source)) {
+        if (signal.aborted || failure) break;
+        const text = line.toString('utf8');
+        if (!text.trim()) continue;
+        // Validation already proved every line well-formed; a line that is not is an infrastructure fault.
+        const request = JSON.parse(text) as { custom_id: string; body: unknown };
+        if (tally.done.has(request.custom_id)) continue;
+        // Hold the reader until a slot is free, so at most MAX_WORKERS parsed requests exist at once.
+        const release = await acquireSlot();
+        let first = true;
+        const slot = () => (first ? ((first = false), Promise.resolve(release)) : acquireSlot());
+        const task: Promise<void> = send(request.custom_id, JSON.stringify(request.body), slot, tally)
+          .then(settled, (err: unknown) => {
+            failure ??= err;
+          })
+          .finally(() => inFlight.delete(task));
+        inFlight.add(task);
+      }
+      await Promise.all(inFlight);
+      if (failure) throw failure;
+      signal.throwIfAborted();
+    } finally {
+      clearInterval(beat);
+      await Promise.all(inFlight);
+      await writer.close();
+      await saving;
+      await saveProgress().catch(() => undefined);
+    }
+    return checkpoint();
+
+    async function send(customId: string, body: string, slot: () => Promise<() => void>, t: PartTally): Promise<void> {
+      const outcome = await deps.upstream.send(input.endpoint, body, signal, slot);
+      if (outcome.kind === 'response' && outcome.statusCode < 300) {
+        await writer.append('out', responseLine(batchId, customId, outcome.statusCode, outcome.requestId, outcome.body));
+        t.completed++;
+        addUsage(t.usage, usageOf(outcome.body));
+      } else {
+        await writer.append(
+          'err',
+          outcome.kind === 'response'
+            ? responseLine(batchId, customId, outcome.statusCode, outcome.requestId, outcome.body)
+            : errorLine(batchId, customId, outcome.code, outcome.message),
+        );
+        t.failed++;
+      }
+      t.done.add(customId);
+    }
+  };
+}

@@ -1,0 +1,109 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, request, type Dispatcher } from 'undici';
+
+export type UpstreamOutcome =
+  | { kind: 'response'; statusCode: number; requestId: string; body: unknown }
+  | { kind: 'error'; code: string; message: string };
+
+export interface UpstreamOptions {
+  /** e.g. http://localhost:8000/v1 */
+  baseUrl: string;
+  apiKey?: string;
+  timeoutMs: number;
+  maxRetries: number;
+  /** First backoff step; doubles per attempt with full jitter, capped at maxBackoffMs. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** Acquires an upstream slot; the returned function releases it. */
+export type SlotAcquirer = () => Promise<() => void>;
+
+const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+function retryAfterMs(headers: Record<string, string | string[] | undefined>): number | null {
+  const ms = Number(headers['retry-after-ms']);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const raw = headers['retry-after'];
+  if (typeof raw !== 'string') return null;
+  const s = Number(raw);
+  if (Number.isFinite(s)) return Math.max(0, s * 1000);
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+/**
+ * Sends request bodies to the vLLM pool. Only the body comes from the batch line: the URL, headers and
+ * credentials are BESH's own, so a line cannot redirect the request or read the key.
+ */
+export class Upstream {
+  readonly dispatcher: Dispatcher;
+  private readonly backoffMs: number;
+  private readonly maxBackoffMs: number;
+
+  constructor(private readonly opts: UpstreamOptions) {
+    // undici's own header/body timeouts would cut long generations short; the per-request signal bounds them.
+    this.dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
+    this.backoffMs = opts.backoffMs ?? 500;
+    this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+  }
+
+  /** Resolves with the final outcome after retries; rejects only when `signal` aborts (cancel or shutdown). */
+  async send(endpoint: string, body: string, signal: AbortSignal, acquireSlot: SlotAcquirer): Promise<UpstreamOutcome> {
+    const url = this.opts.baseUrl + endpoint.replace(/^\/v1/, '');
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
+    for (let attempt = 0; ; attempt++) {
+      const release = await acquireSlot();
+      let outcome: UpstreamOutcome;
+      let retryable: boolean;
+      let wait: number | null = null;
+      try {
+        const res = await request(url, {
+          method: 'POST',
+          body,
+          headers,
+          dispatcher: this.dispatcher,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]),
+        });
+        const text = await res.body.text();
+        const requestId = String(res.headers['x-request-id'] ?? `req_${Math.random().toString(16).slice(2, 14)}`);
+        const parsed = parseJson(text);
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          retryable = !parsed.ok;
+          outcome = parsed.ok
+            ? { kind: 'response', statusCode: res.statusCode, requestId, body: parsed.value }
+            : { kind: 'error', code: 'invalid_upstream_response', message: 'The model server returned a malformed JSON body.' };
+        } else {
+          retryable = RETRYABLE_STATUS.has(res.statusCode);
+          wait = retryAfterMs(res.headers);
+          outcome = { kind: 'response', statusCode: res.statusCode, requestId, body: parsed.ok ? parsed.value : { error: { message: text.slice(0, 2000) } } };
+        }
+      } catch (err) {
+        if (signal.aborted) throw signal.reason ?? err;
+        const timedOut = (err as Error).name === 'TimeoutError';
+        retryable = true;
+        outcome = timedOut
+          ? { kind: 'error', code: 'request_timeout', message: `The model server did not answer within ${this.opts.timeoutMs} ms.` }
+          : { kind: 'error', code: 'upstream_unreachable', message: `Could not reach the model server (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}).` };
+      } finally {
+        release();
+      }
+      if (!retryable || attempt >= this.opts.maxRetries) return outcome;
+      const backoff = Math.random() * Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
+      await sleep(Math.max(wait ?? 0, backoff), undefined, { signal });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}

@@ -1,0 +1,99 @@
+import { heartbeat } from '@temporalio/activity';
+import { readLines } from '../src/files/line-reader';
+import type { BatchError } from '../src/shared/openai';
+import type { Chunk } from '../temporal/shared';
+import type { ActivityDeps } from './deps';
+
+export interface ValidateInput {
+  inputFileId: string;
+  endpoint: string;
+}
+
+export type ValidationResult =
+  | { ok: true; total: number; model: string; chunks: Chunk[]; window: number; heartbeatTimeoutSeconds: number }
+  | { ok: false; errors: BatchError[] };
+
+/** Enough to explain a bad file; more would only bloat the workflow history. */
+const MAX_ERRORS = 100;
+/** A chunk per ~1/TARGET_CHUNKS of the batch keeps a 50,000-request history near a thousand events. */
+const TARGET_CHUNKS = 200;
+const MIN_CHUNK = 20;
+const MAX_CHUNK = 1000;
+
+export const chunkSizeFor = (total: number) => Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, Math.ceil(total / TARGET_CHUNKS)));
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Checks every line of a batch input file the way OpenAI does (errors carry the line number) and, when the file
+ * is good, plans its chunks as byte ranges so that no request body ever travels through Temporal.
+ */
+export function validateInputActivity(deps: ActivityDeps) {
+  return async function validateInput(input: ValidateInput): Promise<ValidationResult> {
+    const { maxBatchRequests, maxWorkers } = deps.config;
+    const errors: BatchError[] = [];
+    const fail = (code: string, message: string, line: number | null, param: string | null = null) => {
+      if (errors.length < MAX_ERRORS) errors.push({ code, message, line, param });
+    };
+    const seen = new Set<string>();
+    let model: string | null = null;
+    // Line boundaries of every request, as [start, end) byte offsets, kept as numbers only.
+    const starts: number[] = [];
+    let lastEnd = 0;
+    const source = await deps.blobs.get(input.inputFileId);
+    for await (const { line, start, end, number } of readLines(source)) {
+      if (number % 5000 === 0) heartbeat(number);
+      const text = line.toString('utf8');
+      if (!text.trim()) continue;
+      if (starts.length >= maxBatchRequests) {
+        fail('too_many_tasks', `The batch has more than the maximum of ${maxBatchRequests} requests.`, number);
+        break;
+      }
+      starts.push(start);
+      lastEnd = end;
+      let req: unknown;
+      try {
+        req = JSON.parse(text);
+      } catch {
+        fail('invalid_json_line', 'This line is not parseable as valid JSON.', number);
+        continue;
+      }
+      if (!isObject(req)) {
+        fail('invalid_json_line', 'This line is not a JSON object.', number);
+        continue;
+      }
+      const id = req.custom_id;
+      if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
+        fail('missing_custom_id', 'Each request needs a custom_id: a non-empty string of at most 512 characters.', number, 'custom_id');
+      } else if (seen.has(id)) {
+        fail('duplicate_custom_id', `The custom_id '${id.slice(0, 64)}' is used by more than one request.`, number, 'custom_id');
+      } else seen.add(id);
+      if (req.method !== 'POST') fail('invalid_method', "The method must be 'POST'.", number, 'method');
+      if (req.url !== input.endpoint) {
+        fail('url_mismatch', `The url must match the batch endpoint '${input.endpoint}'.`, number, 'url');
+      }
+      if (!isObject(req.body)) {
+        fail('missing_body', 'Each request needs a body object.', number, 'body');
+        continue;
+      }
+      const m = req.body.model;
+      if (typeof m !== 'string' || m.length === 0) fail('missing_model', 'The body must name a model.', number, 'body.model');
+      else if (model === null) model = m;
+      else if (m !== model) {
+        fail('model_mismatch', `All requests in a batch must use the same model (the first request uses '${model.slice(0, 64)}').`, number, 'body.model');
+      }
+    }
+    if (starts.length === 0 && errors.length === 0) fail('empty_file', 'The input file has no requests.', null);
+    if (errors.length > 0 || model === null) return { ok: false, errors };
+
+    const size = chunkSizeFor(starts.length);
+    const chunks: Chunk[] = [];
+    for (let i = 0; i < starts.length; i += size) {
+      const next = starts[i + size];
+      chunks.push({ index: chunks.length, start: starts[i], end: next ?? lastEnd, lines: Math.min(size, starts.length - i) });
+    }
+    // Enough chunks in flight that one batch alone can keep every upstream slot busy across chunk boundaries.
+    const window = Math.min(64, Math.max(2, Math.ceil((2 * maxWorkers) / size)));
+    return { ok: true, total: starts.length, model, chunks, window, heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds };
+  };
+}

@@ -1,0 +1,66 @@
+import type { Middleware } from 'koa';
+import type { ErrorBody } from '../src/shared/openai';
+
+/** An error whose message is safe to show the client, in OpenAI's shape. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code: string | null = null,
+    readonly param: string | null = null,
+    readonly type = status === 401 ? 'authentication_error' : status >= 500 ? 'server_error' : 'invalid_request_error',
+  ) {
+    super(message);
+  }
+
+  body(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export const badRequest = (message: string, param: string | null = null, code: string | null = 'invalid_request') =>
+  new ApiError(400, message, code, param);
+
+export const notFound = (what: 'File' | 'Batch', id: string) =>
+  new ApiError(404, `No such ${what} object: ${id.slice(0, 200)}`, 'not_found', 'id');
+
+export const routeNotFound = (method: string, path: string) =>
+  new ApiError(404, `Invalid URL (${method} ${path.slice(0, 200)})`, 'unknown_url');
+
+/** Errors that mean a dependency is down, so clients should retry: 503, which the SDKs retry. */
+function isUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; message?: string };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '57P01', '57P03', 'SQLITE_BUSY'].includes(e.code ?? '') ||
+    e.name === 'ServiceError' ||
+    e.name === 'ConnectionTimeoutError' ||
+    /Connection terminated|timeout exceeded when trying to connect|database is locked/i.test(e.message ?? '')
+  );
+}
+
+/** Turns every error into OpenAI's error body; nothing internal (stack, path, SQL) reaches the client. */
+export function errorHandler(log: (msg: string, err: unknown) => void): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      let apiErr: ApiError;
+      const httpErr = err as { status?: number; expose?: boolean; message?: string; code?: string; param?: string };
+      if (err instanceof ApiError) apiErr = err;
+      else if (typeof httpErr.status === 'number' && httpErr.status < 500 && httpErr.expose) {
+        // koa / bodyparser client errors (bad JSON, body too large): their messages are generic and safe.
+        apiErr = new ApiError(httpErr.status, httpErr.message ?? 'Bad request', httpErr.code ?? null, httpErr.param ?? null);
+      } else if (isUnavailable(err)) {
+        log(`dependency unavailable on ${ctx.method} ${ctx.path}`, err);
+        apiErr = new ApiError(503, 'The service is temporarily unavailable; please retry.', 'service_unavailable');
+      } else {
+        log(`unexpected error on ${ctx.method} ${ctx.path}`, err);
+        apiErr = new ApiError(500, 'The server had an error while processing your request.', 'internal_error');
+      }
+      ctx.status = apiErr.status;
+      ctx.body = apiErr.body();
+      // 4xx answers are final: tell the SDKs not to retry them (they retry 409 and 429 by default).
+      if (apiErr.status < 500 && apiErr.status !== 429) ctx.set('x-should-retry', 'false');
+    }
+  };
+}

@@ -1,0 +1,25 @@
+import Router from '@koa/router';
+import type { AppDeps } from '../app';
+
+const withTimeout = <T>(p: Promise<T>, ms: number) =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+
+/** 200 only when both dependencies answer; otherwise 503 naming the one that is down. */
+export function healthRouter(deps: AppDeps): Router {
+  const router = new Router();
+  router.get('/health', async (ctx) => {
+    const check = (p: () => Promise<unknown>) =>
+      withTimeout(p(), 3000).then(
+        () => 'ok' as const,
+        () => 'down' as const,
+      );
+    const [database, temporal] = await Promise.all([
+      check(() => deps.db.query('SELECT 1')),
+      check(() => deps.temporal.workflowService.getSystemInfo({})),
+    ]);
+    const ok = database === 'ok' && temporal === 'ok';
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { status: ok ? 'ok' : 'unavailable', database, temporal };
+  });
+  return router;
+}

@@ -1,0 +1,159 @@
+import { EntitySchema, type ValueTransformer } from 'typeorm';
+import type { BatchError, BatchStatus, FilePurpose } from '../shared/openai';
+
+// PostgreSQL returns BIGINT as a string; every bigint here is a count or unix seconds, safe as a number.
+const bigintNumber: ValueTransformer = {
+  to: (v: number | null | undefined) => v,
+  from: (v: string | number | null) => (v === null ? null : Number(v)),
+};
+const epoch = { type: 'bigint', transformer: bigintNumber } as const;
+const nullableEpoch = { ...epoch, nullable: true } as const;
+const counter = { type: 'bigint', transformer: bigintNumber, default: 0 } as const;
+
+export interface ApiKeyRow {
+  id: string;
+  tenantId: string;
+  name: string | null;
+  keyHash: string;
+  keyPrefix: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
+  name: 'ApiKey',
+  tableName: 'api_keys',
+  columns: {
+    id: { type: 'varchar', length: 64, primary: true },
+    tenantId: { name: 'tenant_id', type: 'varchar', length: 64 },
+    name: { type: 'varchar', length: 200, nullable: true },
+    keyHash: { name: 'key_hash', type: 'varchar', length: 64, unique: true },
+    keyPrefix: { name: 'key_prefix', type: 'varchar', length: 16 },
+    createdAt: { name: 'created_at', ...epoch },
+    revokedAt: { name: 'revoked_at', ...nullableEpoch },
+  },
+});
+
+export interface FileRow {
+  id: string;
+  owner: string;
+  filename: string;
+  purpose: FilePurpose;
+  bytes: number;
+  createdAt: number;
+  expiresAt: number | null;
+}
+
+export const FileEntity = new EntitySchema<FileRow>({
+  name: 'File',
+  tableName: 'files',
+  columns: {
+    id: { type: 'varchar', length: 64, primary: true },
+    owner: { type: 'varchar', length: 64 },
+    filename: { type: 'varchar', length: 1024 },
+    purpose: { type: 'varchar', length: 32 },
+    bytes: { ...epoch },
+    createdAt: { name: 'created_at', ...epoch },
+    expiresAt: { name: 'expires_at', ...nullableEpoch },
+  },
+  indices: [{ name: 'idx_files_owner_created', columns: ['owner', 'createdAt'] }],
+});
+
+export interface UsageColumns {
+  inputTokens: number;
+  cachedTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+}
+
+const usageColumns = {
+  inputTokens: { name: 'input_tokens', ...counter },
+  cachedTokens: { name: 'cached_tokens', ...counter },
+  outputTokens: { name: 'output_tokens', ...counter },
+  reasoningTokens: { name: 'reasoning_tokens', ...counter },
+};
+
+export interface BatchRow extends UsageColumns {
+  id: string;
+  owner: string;
+  endpoint: string;
+  model: string | null;
+  inputFileId: string;
+  completionWindow: string;
+  status: BatchStatus;
+  outputFileId: string | null;
+  errorFileId: string | null;
+  createdAt: number;
+  inProgressAt: number | null;
+  expiresAt: number | null;
+  finalizingAt: number | null;
+  completedAt: number | null;
+  failedAt: number | null;
+  expiredAt: number | null;
+  cancellingAt: number | null;
+  cancelledAt: number | null;
+  total: number;
+  completed: number;
+  failed: number;
+  metadata: Record<string, string> | null;
+  errors: BatchError[] | null;
+  outputExpiresAfterSeconds: number | null;
+}
+
+export const BatchEntity = new EntitySchema<BatchRow>({
+  name: 'Batch',
+  tableName: 'batches',
+  columns: {
+    id: { type: 'varchar', length: 64, primary: true },
+    owner: { type: 'varchar', length: 64 },
+    endpoint: { type: 'varchar', length: 64 },
+    model: { type: 'varchar', length: 256, nullable: true },
+    inputFileId: { name: 'input_file_id', type: 'varchar', length: 64 },
+    completionWindow: { name: 'completion_window', type: 'varchar', length: 16 },
+    status: { type: 'varchar', length: 16 },
+    outputFileId: { name: 'output_file_id', type: 'varchar', length: 64, nullable: true },
+    errorFileId: { name: 'error_file_id', type: 'varchar', length: 64, nullable: true },
+    createdAt: { name: 'created_at', ...epoch },
+    inProgressAt: { name: 'in_progress_at', ...nullableEpoch },
+    expiresAt: { name: 'expires_at', ...nullableEpoch },
+    finalizingAt: { name: 'finalizing_at', ...nullableEpoch },
+    completedAt: { name: 'completed_at', ...nullableEpoch },
+    failedAt: { name: 'failed_at', ...nullableEpoch },
+    expiredAt: { name: 'expired_at', ...nullableEpoch },
+    cancellingAt: { name: 'cancelling_at', ...nullableEpoch },
+    cancelledAt: { name: 'cancelled_at', ...nullableEpoch },
+    total: { ...counter },
+    completed: { ...counter },
+    failed: { ...counter },
+    ...usageColumns,
+    metadata: { type: 'simple-json', nullable: true },
+    errors: { type: 'simple-json', nullable: true },
+    outputExpiresAfterSeconds: { name: 'output_expires_after_seconds', type: 'integer', nullable: true },
+  },
+  indices: [
+    { name: 'idx_batches_owner_created', columns: ['owner', 'createdAt'] },
+    { name: 'idx_batches_status', columns: ['status'] },
+  ],
+});
+
+/** Live progress of one chunk, written by its activity with absolute values so a retry never double counts. */
+export interface ChunkProgressRow extends UsageColumns {
+  batchId: string;
+  chunkIndex: number;
+  completed: number;
+  failed: number;
+}
+
+export const ChunkProgressEntity = new EntitySchema<ChunkProgressRow>({
+  name: 'ChunkProgress',
+  tableName: 'batch_chunks',
+  columns: {
+    batchId: { name: 'batch_id', type: 'varchar', length: 64, primary: true },
+    chunkIndex: { name: 'chunk_index', type: 'integer', primary: true },
+    completed: { ...counter },
+    failed: { ...counter },
+    ...usageColumns,
+  },
+});
+
+export const ENTITIES = [ApiKeyEntity, FileEntity, BatchEntity, ChunkProgressEntity];

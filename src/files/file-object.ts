@@ -1,0 +1,19 @@
+import type { FileRow } from '../db/entities';
+import type { FileObject } from '../shared/openai';
+
+export const toFileObject = (row: FileRow): FileObject => ({
+  id: row.id,
+  object: 'file',
+  bytes: row.bytes,
+  created_at: row.createdAt,
+  filename: row.filename,
+  purpose: row.purpose,
+  status: 'processed',
+  expires_at: row.expiresAt,
+  status_details: null,
+});
+
+/** Purposes whose content is JSONL and so is decompressed and checked on upload. */
+export const JSONL_PURPOSES = new Set<string>(['batch', 'fine-tune', 'evals']);
+
+export const BATCH_FILE_DEFAULT_TTL_SECONDS = 30 * 24 * 3600;

@@ -1,0 +1,34 @@
+import fs from 'node:fs';
+import { Transform } from 'node:stream';
+import type { BlobStore } from '../storage/blob-store';
+import { decompressed } from './decompress';
+import { JsonlCheck } from './jsonl-check';
+
+export interface IngestLimits {
+  maxBytes: number;
+  maxLineBytes: number;
+  tmpDir: string;
+}
+
+/**
+ * Moves a spooled upload into blob storage under `key`. JSONL uploads are decompressed (by magic bytes) and
+ * checked line by line on the way; any failure rejects with an UploadError and leaves no blob behind.
+ */
+export async function ingestSpooled(
+  spoolPath: string,
+  key: string,
+  jsonl: boolean,
+  blobs: BlobStore,
+  limits: IngestLimits,
+): Promise<{ bytes: number }> {
+  if (!jsonl) return blobs.put(key, fs.createReadStream(spoolPath));
+  const source = await decompressed(fs.createReadStream(spoolPath), { maxBytes: limits.maxBytes, tmpDir: limits.tmpDir });
+  try {
+    const check = new JsonlCheck({ requireJsonObjects: true, maxLineBytes: limits.maxLineBytes });
+    // pipe() does not forward errors, so the decompressor's own errors are forwarded into the check stage.
+    source.stream.on('error', (err) => check.destroy(err));
+    return await blobs.put(key, source.stream.pipe(check as Transform));
+  } finally {
+    await source.cleanup();
+  }
+}

@@ -1,0 +1,125 @@
+import { isUtf8 } from 'node:buffer';
+import { Transform, type TransformCallback } from 'node:stream';
+import { UploadError, formatSize } from './upload-error';
+
+export interface JsonlCheckOptions {
+  /** Every non-blank line must be a JSON object (batch input) and at least one must exist. */
+  requireJsonObjects: boolean;
+  maxLineBytes: number;
+  /** Reject a file without content: no non-blank line when JSON is required, else zero bytes. Default true. */
+  rejectEmpty?: boolean;
+}
+
+const NL = 0x0a;
+const CR = 0x0d;
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+// A BOM and a CR may ride on a line without counting towards its length.
+const SLACK = 4;
+
+/**
+ * Passes bytes through unchanged while checking, line by line, that they are UTF-8 text without NULs or
+ * overlong lines (and JSON objects, if asked). Fails with an UploadError at the first bad line. Only the
+ * unfinished current line is held, so memory stays bounded by `maxLineBytes`.
+ */
+export class JsonlCheck extends Transform {
+  private readonly opts: Required<JsonlCheckOptions>;
+  private partial: Buffer[] = [];
+  private partialBytes = 0;
+  private lineNumber = 0;
+  private nonBlank = 0;
+  private total = 0;
+
+  constructor(opts: JsonlCheckOptions) {
+    super();
+    this.opts = { rejectEmpty: true, ...opts };
+  }
+
+  /** Non-blank lines seen so far. */
+  get lines(): number {
+    return this.nonBlank;
+  }
+
+  /** Bytes passed through so far. */
+  get bytes(): number {
+    return this.total;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    try {
+      this.scan(chunk);
+      done(null, chunk);
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  override _flush(done: TransformCallback): void {
+    try {
+      if (this.partialBytes > 0) this.checkLine(Buffer.concat(this.partial, this.partialBytes));
+      const empty = this.opts.requireJsonObjects ? this.nonBlank === 0 : this.total === 0;
+      if (this.opts.rejectEmpty && empty) throw new UploadError(400, 'empty_file', 'The file is empty');
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  }
+
+  private scan(chunk: Buffer): void {
+    this.total += chunk.length;
+    let start = 0;
+    for (let nl = chunk.indexOf(NL); nl !== -1; nl = chunk.indexOf(NL, start)) {
+      let raw = chunk.subarray(start, nl);
+      if (this.partialBytes > 0) {
+        raw = Buffer.concat([...this.partial, raw], this.partialBytes + raw.length);
+        this.partial = [];
+        this.partialBytes = 0;
+      }
+      this.checkLine(raw);
+      start = nl + 1;
+    }
+    if (start < chunk.length) {
+      this.partial.push(chunk.subarray(start));
+      this.partialBytes += chunk.length - start;
+      if (this.partialBytes > this.opts.maxLineBytes + SLACK) throw this.tooLong(this.lineNumber + 1);
+    }
+  }
+
+  private checkLine(raw: Buffer): void {
+    const n = ++this.lineNumber;
+    let line = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, -1) : raw;
+    if (n === 1 && line.subarray(0, 3).equals(BOM)) line = line.subarray(3);
+    if (line.length > this.opts.maxLineBytes) throw this.tooLong(n);
+    if (line.indexOf(0) !== -1)
+      throw new UploadError(400, 'invalid_file', `File contains a NUL byte (line ${n})`);
+    // Lines split at 0x0a can't cut a UTF-8 sequence, so checking each on its own checks the whole.
+    if (!isUtf8(line)) throw new UploadError(400, 'invalid_encoding', `File is not valid UTF-8 (line ${n})`);
+    if (isBlank(line)) return;
+    this.nonBlank++;
+    if (!this.opts.requireJsonObjects) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line.toString('utf8'));
+    } catch (err) {
+      throw invalidJsonl(`Line ${n} is not valid JSON: ${(err as Error).message.slice(0, 200)}`);
+    }
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw invalidJsonl(`Line ${n} is not a JSON object`);
+    }
+  }
+
+  private tooLong(n: number): UploadError {
+    const limit = formatSize(this.opts.maxLineBytes);
+    return new UploadError(400, 'line_too_long', `Line ${n} exceeds the maximum line length of ${limit}`);
+  }
+}
+
+const invalidJsonl = (message: string) => new UploadError(400, 'invalid_jsonl', message);
+
+/** Only JSON's own whitespace counts, so a blank line is exactly one JSON.parse would find empty. */
+function isBlank(line: Buffer): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const byte = line[i];
+    if (byte !== 0x20 && byte !== 0x09 && byte !== CR) return false;
+  }
+  return true;
+}

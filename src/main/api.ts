@@ -1,0 +1,40 @@
+import type { Server } from 'node:http';
+import { createApp } from '../../api/app';
+import { connectClient } from '../../temporal/client';
+import { loadConfig, type Config } from '../config';
+import { ensureApiKey, onShutdown, openServices } from './services';
+
+/** Starts the HTTP API; resolves once it listens. */
+export async function startApi(config: Config): Promise<{ server: Server; close(): Promise<void> }> {
+  const { db, blobs, keys } = await openServices(config);
+  await ensureApiKey(config, keys);
+  // Uploads interrupted by a crash leave temp files that nothing else references.
+  await blobs.sweepTemp(60 * 60 * 1000);
+  const temporal = await connectClient(config);
+  const app = createApp({ config, db, blobs, keys, temporal });
+  const server = app.listen(config.port, config.host);
+  // Long uploads of 200 MB must not be cut by Node's default request timeout.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  console.log(`BESH API listening on http://${config.host}:${config.port}`);
+  return {
+    server,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await temporal.connection.close();
+      await db.destroy();
+    },
+  };
+}
+
+if (require.main === module) {
+  startApi(loadConfig()).then(
+    (api) => onShutdown(() => api.close()),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,28 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * Where file contents live. Keys are opaque ids (validated by the caller and again by the store).
+ * The local filesystem store is the only one today; an S3-compatible store fits the same four calls.
+ */
+export interface BlobStore {
+  /** Streams `source` into the blob; the key becomes visible only once the whole stream is stored. */
+  put(key: string, source: Readable): Promise<{ bytes: number }>;
+  /** Streams the blob, or the byte range [start, end) of it. Rejects with BlobNotFoundError. */
+  get(key: string, range?: { start: number; end: number }): Promise<Readable>;
+  /** Size in bytes, or null when there is no such blob. */
+  size(key: string): Promise<number | null>;
+  /** Idempotent. */
+  delete(key: string): Promise<void>;
+}
+
+export class BlobNotFoundError extends Error {
+  constructor(key: string) {
+    super(`blob not found: ${key}`);
+  }
+}
+
+const SAFE_KEY = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function assertSafeKey(key: string): void {
+  if (!SAFE_KEY.test(key) || key.includes('..')) throw new Error('unsafe blob key');
+}

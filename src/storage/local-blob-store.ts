@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { assertSafeKey, BlobNotFoundError, type BlobStore } from './blob-store';
+
+/** Blobs as plain files under one root; writes go to a temp file in the same folder and are renamed into place. */
+export class LocalBlobStore implements BlobStore {
+  constructor(readonly root: string) {
+    fs.mkdirSync(path.join(root, '.tmp'), { recursive: true });
+  }
+
+  private file(key: string): string {
+    assertSafeKey(key);
+    return path.join(this.root, key);
+  }
+
+  async put(key: string, source: Readable): Promise<{ bytes: number }> {
+    const target = this.file(key);
+    const tmp = path.join(this.root, '.tmp', `${key}.${randomBytes(6).toString('hex')}`);
+    const out = fs.createWriteStream(tmp, { flags: 'wx' });
+    try {
+      await pipeline(source, out);
+      await fs.promises.rename(tmp, target);
+      return { bytes: out.bytesWritten };
+    } catch (err) {
+      await fs.promises.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async get(key: string, range?: { start: number; end: number }): Promise<Readable> {
+    const file = this.file(key);
+    // Open first so a missing blob rejects here, not as a stream error after headers were sent.
+    const handle = await fs.promises.open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+      throw err.code === 'ENOENT' ? new BlobNotFoundError(key) : err;
+    });
+    if (range && range.end <= range.start) {
+      await handle.close();
+      return (await import('node:stream')).Readable.from([]);
+    }
+    return handle.createReadStream(range ? { start: range.start, end: range.end - 1 } : {});
+  }
+
+  async size(key: string): Promise<number | null> {
+    try {
+      return (await fs.promises.stat(this.file(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.promises.rm(this.file(key), { force: true });
+  }
+
+  /** Leftovers of writes interrupted by a crash; safe to remove when nothing is uploading. */
+  async sweepTemp(olderThanMs: number): Promise<number> {
+    const dir = path.join(this.root, '.tmp');
+    let removed = 0;
+    for (const name of await fs.promises.readdir(dir)) {
+      const p = path.join(dir, name);
+      const st = await fs.promises.stat(p).catch(() => null);
+      if (st && Date.now() - st.mtimeMs > olderThanMs) {
+        await fs.promises.rm(p, { force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+}

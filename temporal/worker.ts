@@ -1,0 +1,65 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import path from 'node:path';
+import type { DataSource } from 'typeorm';
+import { createActivities } from '../activities';
+import { FairLimiter } from '../activities/fair-limiter';
+import { Upstream } from '../activities/upstream';
+import type { Config } from '../src/config';
+import type { BlobStore } from '../src/storage/blob-store';
+
+export interface BatchWorker {
+  worker: Worker;
+  limiter: FairLimiter;
+  upstream: Upstream;
+  /** Runs until shutdown() or a shutdown signal, then closes the connection and the upstream pool. */
+  run(): Promise<void>;
+}
+
+export async function createBatchWorker(
+  config: Config,
+  deps: { db: DataSource; blobs: BlobStore; connection?: NativeConnection },
+  overrides: Partial<WorkerOptions> = {},
+): Promise<BatchWorker> {
+  const connection = deps.connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
+  const limiter = new FairLimiter(config.maxWorkers);
+  const upstream = new Upstream({
+    baseUrl: config.vllmBaseUrl,
+    apiKey: config.vllmApiKey,
+    timeoutMs: config.requestTimeoutMs,
+    maxRetries: config.requestMaxRetries,
+  });
+  const activities = createActivities({
+    config,
+    db: deps.db,
+    blobs: deps.blobs,
+    partsRoot: path.join(config.dataDir, 'parts'),
+    limiter,
+    upstream,
+  });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    ...(config.workflowBundlePath
+      ? { workflowBundle: { codePath: config.workflowBundlePath } }
+      : { workflowsPath: require.resolve('../workflows') }),
+    activities,
+    // Chunk activities mostly wait on the shared limiter, so slots are cheap: enough for every running batch's window.
+    maxConcurrentActivityTaskExecutions: Math.max(100, config.maxConcurrentBatches * 64),
+    shutdownGraceTime: `${config.shutdownGraceSeconds} seconds`,
+    ...overrides,
+  });
+  return {
+    worker,
+    limiter,
+    upstream,
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        await upstream.close();
+        if (!deps.connection) await connection.close();
+      }
+    },
+  };
+}

@@ -1,0 +1,34 @@
+// Mocha global fixture: one real Temporal dev server and the workflow bundle for the whole run.
+import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
+import fs from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from '../../src/paths';
+import { startDevServer, type DevServer } from '../../temporal/dev-server';
+import { freePort } from './ports';
+
+let server: DevServer | undefined;
+
+export const testOutputDir = path.join(projectRoot, 'test-output');
+
+export async function mochaGlobalSetup() {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  fs.mkdirSync(testOutputDir, { recursive: true });
+  server = await startDevServer({
+    port: await freePort(),
+    uiPort: null,
+    dbFile: null,
+    logFile: path.join(testOutputDir, 'temporal.log'),
+  });
+  process.env.TEST_TEMPORAL_ADDRESS = server.address;
+  const bundle = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
+  const bundlePath = path.join(testOutputDir, 'workflow-bundle.js');
+  fs.writeFileSync(bundlePath, bundle.code);
+  process.env.TEST_WORKFLOW_BUNDLE = bundlePath;
+}
+
+export async function mochaGlobalTeardown() {
+  await server?.stop();
+}

@@ -1,0 +1,116 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type { Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+import type { DataSource } from 'typeorm';
+import { createApp } from '../../api/app';
+import type { ApiKeys } from '../../src/auth/api-keys';
+import { loadConfig, type Config } from '../../src/config';
+import { openServices } from '../../src/main/services';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server';
+import type { LocalBlobStore } from '../../src/storage/local-blob-store';
+import { createBatchWorker, type BatchWorker } from '../../temporal/worker';
+import { createTestDatabase } from './database';
+
+export interface StackOptions {
+  env?: Record<string, string>;
+  simulator?: SimulatorOptions;
+  /** Start an in-process worker (default true). */
+  worker?: boolean;
+}
+
+export interface Stack {
+  config: Config;
+  env: Record<string, string>;
+  db: DataSource;
+  blobs: LocalBlobStore;
+  keys: ApiKeys;
+  temporal: Client;
+  sim: Simulator;
+  baseURL: string;
+  /** Two tenants, each with its own key. */
+  keyA: string;
+  keyB: string;
+  openai: OpenAI;
+  openaiB: OpenAI;
+  worker: BatchWorker | null;
+  workerDone: Promise<void> | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Real parts for one test file: a fresh database, a simulator upstream, the Koa app listening on a free port,
+ * and (optionally) an in-process worker on a task queue of its own, against the run's Temporal dev server.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const database = await createTestDatabase();
+  const sim = await startSimulator({ baseLatencyMs: 2, perTokenMs: 0, capacity: 64, ...opts.simulator });
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-data-'));
+  const keyA = `sk-test-a-${randomBytes(12).toString('hex')}`;
+  const keyB = `sk-test-b-${randomBytes(12).toString('hex')}`;
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    TEMPORAL_ADDRESS: process.env.TEST_TEMPORAL_ADDRESS!,
+    TEMPORAL_TASK_QUEUE: `test-${randomBytes(4).toString('hex')}`,
+    VLLM_BASE_URL: sim.url,
+    BESH_API_KEYS: `${keyA},${keyB}`,
+    WORKFLOW_BUNDLE_PATH: process.env.TEST_WORKFLOW_BUNDLE!,
+    HEARTBEAT_TIMEOUT_SECONDS: '5',
+    SHUTDOWN_GRACE_SECONDS: '2',
+    ...database.env,
+    ...opts.env,
+  };
+  const config = loadConfig(env);
+  const { db, blobs, keys } = await openServices(config);
+  await keys.seed(config.seedApiKeys);
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  const temporal = new Client({ connection, namespace: config.temporalNamespace });
+  const app = createApp({ config, db, blobs, keys, temporal, log: () => undefined });
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const baseURL = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
+
+  let worker: BatchWorker | null = null;
+  let workerDone: Promise<void> | null = null;
+  let nativeConnection: NativeConnection | null = null;
+  if (opts.worker !== false) {
+    nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
+    worker = await createBatchWorker(config, { db, blobs, connection: nativeConnection });
+    workerDone = worker.run();
+  }
+  const client = (apiKey: string) => new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 120_000 });
+  return {
+    config,
+    env,
+    db,
+    blobs,
+    keys,
+    temporal,
+    sim,
+    baseURL,
+    keyA,
+    keyB,
+    openai: client(keyA),
+    openaiB: client(keyB),
+    worker,
+    workerDone,
+    async close() {
+      if (worker) {
+        worker.worker.shutdown();
+        await workerDone;
+      }
+      await nativeConnection?.close();
+      await new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await connection.close();
+      await db.destroy();
+      await sim.close();
+      await database.drop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

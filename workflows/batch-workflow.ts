@@ -1,0 +1,191 @@
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ValidationResult } from '../activities/validate-input';
+import type { BatchError, BatchStatus } from '../src/shared/openai';
+import {
+  cancelUpdate,
+  progressQuery,
+  SA_MODEL,
+  SA_STATUS,
+  type BatchWorkflowInput,
+  type Chunk,
+} from '../temporal/shared';
+
+const UNLIMITED = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
+const { setStatus, cleanupBatch } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: UNLIMITED });
+const { validateInput, finalizeBatch } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '2 minutes',
+  retry: UNLIMITED,
+});
+// Waiting for a MAX_CONCURRENT_BATCHES slot is a retry loop of this activity (it sets its own next delay).
+const { admitBatch } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { ...UNLIMITED, maximumInterval: '10s' },
+  cancellationType: ActivityCancellationType.TRY_CANCEL,
+});
+
+const CANCELLABLE: readonly BatchStatus[] = ['validating', 'in_progress', 'cancelling'];
+
+const MISSING = {
+  cancelled: { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' },
+  expired: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' },
+  failed: { code: 'internal_error', message: 'This request could not be processed after repeated attempts.' },
+};
+
+/**
+ * One batch: validate the input file, wait for a batch slot, run its chunks in a sliding window, then join the
+ * results. Cancellation (API or Temporal UI) and the completion window both stop the work the same way; the
+ * results gathered so far are always kept.
+ */
+export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchStatus> {
+  const { batchId } = input;
+  let status: BatchStatus = 'validating';
+  let plan: Extract<ValidationResult, { ok: true }> | null = null;
+  let validationErrors: BatchError[] | null = null;
+  let stopReason: 'cancelled' | 'expired' | null = null;
+  let chunksDone = 0;
+  const done = new Set<number>();
+  const work = new CancellationScope();
+
+  const report = () =>
+    setCurrentDetails(
+      plan
+        ? `**${status}**: ${chunksDone} of ${plan.chunks.length} chunks done (${plan.total} requests, model ${plan.model})`
+        : `**${status}**`,
+    );
+  const enter = async (next: BatchStatus, extra: { total?: number; model?: string; errors?: BatchError[] } = {}) => {
+    status = next;
+    upsertSearchAttributes([{ key: SA_STATUS, value: next }]);
+    report();
+    await CancellationScope.nonCancellable(() => setStatus({ batchId, status: next, ...extra }));
+  };
+
+  setHandler(progressQuery, () => ({ status, total: plan?.total ?? 0, chunks: plan?.chunks.length ?? 0, chunksDone }));
+  setHandler(
+    cancelUpdate,
+    async () => {
+      if (stopReason === null) {
+        stopReason = 'cancelled';
+        work.cancel();
+        await enter('cancelling');
+      }
+      return status;
+    },
+    {
+      validator: () => {
+        if (!CANCELLABLE.includes(status)) throw new Error(`Cannot cancel a batch whose status is ${status}.`);
+      },
+    },
+  );
+
+  const expiry = new CancellationScope();
+  void expiry
+    .run(() => sleep(Math.max(0, input.expiresAtMs - Date.now())))
+    .then(
+      () => {
+        if (stopReason === null && status !== 'finalizing') {
+          stopReason = 'expired';
+          work.cancel();
+        }
+      },
+      () => undefined,
+    );
+
+  report();
+  try {
+    await work.run(async () => {
+      const result = await validateInput({ inputFileId: input.inputFileId, endpoint: input.endpoint });
+      if (!result.ok) {
+        validationErrors = result.errors;
+        return;
+      }
+      plan = result;
+      upsertSearchAttributes([{ key: SA_MODEL, value: result.model }]);
+      await setStatus({ batchId, status: 'validating', total: result.total, model: result.model });
+      await admitBatch({ batchId });
+      status = 'in_progress';
+      upsertSearchAttributes([{ key: SA_STATUS, value: status }]);
+      report();
+      await runChunks(input, result, done, () => {
+        chunksDone++;
+        report();
+      });
+    });
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    stopReason ??= 'cancelled'; // cancelled from outside, e.g. the Temporal Web UI
+  }
+
+  const outcome: BatchStatus = stopReason ?? (validationErrors ? 'failed' : 'completed');
+  await CancellationScope.nonCancellable(async () => {
+    expiry.cancel();
+    if (validationErrors) {
+      await enter('failed', { errors: validationErrors });
+      return;
+    }
+    const finished = plan;
+    if (finished) {
+      if (outcome === 'completed') await enter('finalizing');
+      const incomplete = finished.chunks.filter((c) => !done.has(c.index)).map((c) => c.index);
+      await finalizeBatch({
+        batchId,
+        inputFileId: input.inputFileId,
+        chunks: finished.chunks,
+        incomplete,
+        missing: incomplete.length ? MISSING[stopReason ?? 'failed'] : null,
+      });
+    }
+    await enter(outcome);
+    await cleanupBatch({ batchId });
+  });
+  return outcome;
+}
+
+/** Runs chunk activities, at most `plan.window` at once; a chunk that exhausts its retries is left incomplete. */
+async function runChunks(
+  input: BatchWorkflowInput,
+  plan: { chunks: Chunk[]; window: number; heartbeatTimeoutSeconds: number },
+  done: Set<number>,
+  onSettled: () => void,
+): Promise<void> {
+  const { processChunk } = proxyActivities<Activities>({
+    startToCloseTimeout: '24 hours',
+    heartbeatTimeout: `${plan.heartbeatTimeoutSeconds} seconds`,
+    // The default, TRY_CANCEL, would let finalization start while requests are still being written.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+  });
+  let running = 0;
+  const pending: Promise<void>[] = [];
+  try {
+    for (const chunk of plan.chunks) {
+      await condition(() => running < plan.window);
+      running++;
+      const p = processChunk({ batchId: input.batchId, inputFileId: input.inputFileId, endpoint: input.endpoint, chunk })
+        .then(
+          () => void done.add(chunk.index),
+          () => undefined, // cancelled or out of retries: finalization reports its unanswered lines
+        )
+        .finally(() => {
+          running--;
+          onSettled();
+        });
+      pending.push(p);
+    }
+  } finally {
+    // Every chunk must have stopped writing its part files before finalization reads them.
+    await Promise.all(pending);
+  }
+}
