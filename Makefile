@@ -40,8 +40,8 @@ simulator: $(NODE_STAMP) ## Run the vLLM simulator on :8000 (SIM_* variables or 
 	npx ts-node src/simulator/main.ts $(ARGS)
 
 test: tools ## Run the whole suite on PostgreSQL, then a smoke run on SQLite
-	BESH_TEST_DB=postgres npx mocha
-	BESH_TEST_DB=sqlite npx mocha --grep @smoke
+	BESH_TEST_DB=postgres npx mocha 'test/**/*.test.ts'
+	BESH_TEST_DB=sqlite npx mocha --grep @smoke 'test/**/*.test.ts'
 
 lint: $(NODE_STAMP) ## Type-check, lint and check formatting
 	npx tsc -p tsconfig.json --noEmit

@@ -21,8 +21,8 @@ export function admitBatchActivity(deps: ActivityDeps) {
       // One UPDATE so that on SQLite, where writers are serialised, the check and the admission are atomic too.
       const result = await tx
         .createQueryBuilder()
-        .update('batches')
-        .set({ status: 'in_progress', in_progress_at: now })
+        .update(BatchEntity)
+        .set({ status: 'in_progress', inProgressAt: now })
         .where('id = :id AND status = :validating', { id: input.batchId, validating: 'validating' })
         .andWhere(
           `(SELECT COUNT(*) FROM batches r WHERE r.in_progress_at IS NOT NULL AND r.status IN ('in_progress','finalizing','cancelling')) < :max`,

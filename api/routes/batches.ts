@@ -80,7 +80,7 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
       outputExpiresAfterSeconds: params.outputExpiresAfterSeconds,
     };
     // The row exists before the workflow so its first activity finds it; it goes again if Temporal refuses.
-    await batches.insert(row);
+    await batches.insert({ ...row }); // a copy: insert() writes back the defaults it reads (as strings on PG)
     try {
       await startBatchWorkflow(temporal, config.taskQueue, {
         batchId: row.id,

@@ -78,7 +78,7 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
         expiresAt,
       };
       try {
-        await files.insert(row);
+        await files.insert({ ...row });
       } catch (err) {
         await blobs.delete(id);
         throw err;

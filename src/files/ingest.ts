@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream';
 import type { BlobStore } from '../storage/blob-store';
 import { decompressed } from './decompress';
 import { JsonlCheck } from './jsonl-check';
@@ -25,9 +25,8 @@ export async function ingestSpooled(
   const source = await decompressed(fs.createReadStream(spoolPath), { maxBytes: limits.maxBytes, tmpDir: limits.tmpDir });
   try {
     const check = new JsonlCheck({ requireJsonObjects: true, maxLineBytes: limits.maxLineBytes });
-    // pipe() does not forward errors, so the decompressor's own errors are forwarded into the check stage.
-    source.stream.on('error', (err) => check.destroy(err));
-    return await blobs.put(key, source.stream.pipe(check as Transform));
+    // pipeline() tears both stages down on an error in either; the store then sees it as `check`'s error.
+    return await blobs.put(key, pipeline(source.stream, check, () => undefined));
   } finally {
     await source.cleanup();
   }

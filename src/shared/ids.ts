@@ -9,8 +9,14 @@ function randomToken(length: number): string {
   return out;
 }
 
-export const newFileId = () => `file-${randomToken(24)}`;
-export const newBatchId = () => `batch_${randomToken(24)}`;
+/**
+ * Ids start with the creation time in milliseconds (base 36, fixed width), so ordering by id is creation order,
+ * even within one second; lists and the batch queue rely on it.
+ */
+const timeOrdered = () => Date.now().toString(36).padStart(9, '0') + randomToken(15);
+
+export const newFileId = () => `file-${timeOrdered()}`;
+export const newBatchId = () => `batch_${timeOrdered()}`;
 
 /** Output and error files get ids derived from their batch, so a retried finalization reuses them. */
 export const batchResultFileId = (batchId: string, kind: 'output' | 'error') =>

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertSafeKey, BlobNotFoundError, type BlobStore } from './blob-store';
 
@@ -19,7 +19,8 @@ export class LocalBlobStore implements BlobStore {
   async put(key: string, source: Readable): Promise<{ bytes: number }> {
     const target = this.file(key);
     const tmp = path.join(this.root, '.tmp', `${key}.${randomBytes(6).toString('hex')}`);
-    const out = fs.createWriteStream(tmp, { flags: 'wx' });
+    // Opened before streaming, so a failed write can never create the temp file after it was removed.
+    const out = (await fs.promises.open(tmp, 'wx')).createWriteStream();
     try {
       await pipeline(source, out);
       await fs.promises.rename(tmp, target);
@@ -38,7 +39,7 @@ export class LocalBlobStore implements BlobStore {
     });
     if (range && range.end <= range.start) {
       await handle.close();
-      return (await import('node:stream')).Readable.from([]);
+      return Readable.from([]);
     }
     return handle.createReadStream(range ? { start: range.start, end: range.end - 1 } : {});
   }
