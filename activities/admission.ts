@@ -36,7 +36,9 @@ export function admitBatchActivity(deps: ActivityDeps) {
       return (result.affected ?? 0) > 0;
     });
     if (!admitted) {
-      const row = await deps.db.getRepository(BatchEntity).findOne({ select: { status: true }, where: { id: input.batchId } });
+      const row = await deps.db
+        .getRepository(BatchEntity)
+        .findOne({ select: { status: true }, where: { id: input.batchId } });
       if (row?.status !== 'validating') return; // cancelled while waiting: nothing to admit
       throw ApplicationFailure.create({
         type: 'BatchQueued',

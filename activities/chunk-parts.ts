@@ -55,7 +55,8 @@ async function scanPart(file: string, kind: PartKind, tally: PartTally): Promise
 
 export async function scanChunkParts(partsRoot: string, batchId: string, index: number): Promise<PartTally> {
   const tally: PartTally = { done: new Set(), completed: 0, failed: 0, usage: zeroUsage() };
-  for (const kind of ['out', 'err'] as const) await scanPart(partPath(partsRoot, batchId, index, kind), kind, tally);
+  for (const kind of ['out', 'err'] as const)
+    await scanPart(partPath(partsRoot, batchId, index, kind), kind, tally);
   return tally;
 }
 
@@ -66,10 +67,12 @@ export class ChunkPartWriter {
   static async open(partsRoot: string, batchId: string, index: number): Promise<ChunkPartWriter> {
     await fs.promises.mkdir(batchPartsDir(partsRoot, batchId), { recursive: true });
     const out = await fs.promises.open(partPath(partsRoot, batchId, index, 'out'), 'a');
-    const err = await fs.promises.open(partPath(partsRoot, batchId, index, 'err'), 'a').catch(async (e: unknown) => {
-      await out.close();
-      throw e;
-    });
+    const err = await fs.promises
+      .open(partPath(partsRoot, batchId, index, 'err'), 'a')
+      .catch(async (e: unknown) => {
+        await out.close();
+        throw e;
+      });
     return new ChunkPartWriter({ out, err });
   }
 

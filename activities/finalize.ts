@@ -69,7 +69,9 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
     for (const chunk of input.chunks) {
       heartbeat(chunk.index);
       // A part may end in a line torn by a killed worker: scanning trims it before it is copied.
-      const tally = incomplete.has(chunk.index) ? await scanChunkParts(deps.partsRoot, batchId, chunk.index) : null;
+      const tally = incomplete.has(chunk.index)
+        ? await scanChunkParts(deps.partsRoot, batchId, chunk.index)
+        : null;
       for (const kind of ['out', 'err'] as const) {
         const file = partPath(deps.partsRoot, batchId, chunk.index, kind);
         if (!fs.existsSync(file)) continue;
@@ -87,7 +89,9 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
         const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
         if (tally.done.has(customId)) continue;
         writers.err.lines++;
-        await writers.err.write(JSON.stringify(errorLine(batchId, customId, input.missing.code, input.missing.message)) + '\n');
+        await writers.err.write(
+          JSON.stringify(errorLine(batchId, customId, input.missing.code, input.missing.message)) + '\n',
+        );
       }
     }
     const [outBytes, errBytes] = await Promise.all([writers.out.finish(), writers.err.finish()]);

@@ -42,11 +42,20 @@ export function processChunkActivity(deps: ActivityDeps) {
     const checkpoint = (): Checkpoint => ({ completed: tally.completed, failed: tally.failed });
     const saveProgress = () =>
       progress.upsert(
-        { batchId, chunkIndex: chunk.index, completed: tally.completed, failed: tally.failed, ...tally.usage },
+        {
+          batchId,
+          chunkIndex: chunk.index,
+          completed: tally.completed,
+          failed: tally.failed,
+          ...tally.usage,
+        },
         ['batchId', 'chunkIndex'],
       );
     // One generation can take minutes: heartbeat on a timer too, so cancellation still reaches us.
-    const beat = setInterval(() => ctx.heartbeat(checkpoint()), Math.max(200, (deps.config.heartbeatTimeoutSeconds * 1000) / 3));
+    const beat = setInterval(
+      () => ctx.heartbeat(checkpoint()),
+      Math.max(200, (deps.config.heartbeatTimeoutSeconds * 1000) / 3),
+    );
     let lastSaved = 0;
     let saving: Promise<unknown> = Promise.resolve();
     const inFlight = new Set<Promise<void>>();
@@ -92,10 +101,18 @@ export function processChunkActivity(deps: ActivityDeps) {
     }
     return checkpoint();
 
-    async function send(customId: string, body: string, slot: () => Promise<() => void>, t: PartTally): Promise<void> {
+    async function send(
+      customId: string,
+      body: string,
+      slot: () => Promise<() => void>,
+      t: PartTally,
+    ): Promise<void> {
       const outcome = await deps.upstream.send(input.endpoint, body, signal, slot);
       if (outcome.kind === 'response' && outcome.statusCode < 300) {
-        await writer.append('out', responseLine(batchId, customId, outcome.statusCode, outcome.requestId, outcome.body));
+        await writer.append(
+          'out',
+          responseLine(batchId, customId, outcome.statusCode, outcome.requestId, outcome.body),
+        );
         t.completed++;
         addUsage(t.usage, usageOf(outcome.body));
       } else {

@@ -8,7 +8,12 @@ export interface Usage {
   reasoningTokens: number;
 }
 
-export const zeroUsage = (): Usage => ({ inputTokens: 0, cachedTokens: 0, outputTokens: 0, reasoningTokens: 0 });
+export const zeroUsage = (): Usage => ({
+  inputTokens: 0,
+  cachedTokens: 0,
+  outputTokens: 0,
+  reasoningTokens: 0,
+});
 
 export function addUsage(into: Usage, u: Usage): void {
   into.inputTokens += u.inputTokens;
@@ -21,7 +26,12 @@ export function addUsage(into: Usage, u: Usage): void {
 export const resultLineId = (batchId: string, customId: string) =>
   `batch_req_${createHash('sha256').update(`${batchId}\n${customId}`).digest('hex').slice(0, 24)}`;
 
-export const errorLine = (batchId: string, customId: string, code: string, message: string): BatchResultLine => ({
+export const errorLine = (
+  batchId: string,
+  customId: string,
+  code: string,
+  message: string,
+): BatchResultLine => ({
   id: resultLineId(batchId, customId),
   custom_id: customId,
   response: null,
@@ -50,10 +60,13 @@ export function usageOf(body: unknown): Usage {
   const details = (k: string) => (u[k] ?? {}) as Record<string, unknown>;
   return {
     inputTokens: num(u.prompt_tokens ?? u.input_tokens),
-    cachedTokens: num(details('prompt_tokens_details').cached_tokens ?? details('input_tokens_details').cached_tokens),
+    cachedTokens: num(
+      details('prompt_tokens_details').cached_tokens ?? details('input_tokens_details').cached_tokens,
+    ),
     outputTokens: num(u.completion_tokens ?? u.output_tokens),
     reasoningTokens: num(
-      details('completion_tokens_details').reasoning_tokens ?? details('output_tokens_details').reasoning_tokens,
+      details('completion_tokens_details').reasoning_tokens ??
+        details('output_tokens_details').reasoning_tokens,
     ),
   };
 }

@@ -57,7 +57,12 @@ export class Upstream {
   }
 
   /** Resolves with the final outcome after retries; rejects only when `signal` aborts (cancel or shutdown). */
-  async send(endpoint: string, body: string, signal: AbortSignal, acquireSlot: SlotAcquirer): Promise<UpstreamOutcome> {
+  async send(
+    endpoint: string,
+    body: string,
+    signal: AbortSignal,
+    acquireSlot: SlotAcquirer,
+  ): Promise<UpstreamOutcome> {
     const url = this.opts.baseUrl + endpoint.replace(/^\/v1/, '');
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
@@ -75,25 +80,44 @@ export class Upstream {
           signal: AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]),
         });
         const text = await res.body.text();
-        const requestId = String(res.headers['x-request-id'] ?? `req_${Math.random().toString(16).slice(2, 14)}`);
+        const requestId = String(
+          res.headers['x-request-id'] ?? `req_${Math.random().toString(16).slice(2, 14)}`,
+        );
         const parsed = parseJson(text);
         if (res.statusCode >= 200 && res.statusCode < 300) {
           retryable = !parsed.ok;
           outcome = parsed.ok
             ? { kind: 'response', statusCode: res.statusCode, requestId, body: parsed.value }
-            : { kind: 'error', code: 'invalid_upstream_response', message: 'The model server returned a malformed JSON body.' };
+            : {
+                kind: 'error',
+                code: 'invalid_upstream_response',
+                message: 'The model server returned a malformed JSON body.',
+              };
         } else {
           retryable = RETRYABLE_STATUS.has(res.statusCode);
           wait = retryAfterMs(res.headers);
-          outcome = { kind: 'response', statusCode: res.statusCode, requestId, body: parsed.ok ? parsed.value : { error: { message: text.slice(0, 2000) } } };
+          outcome = {
+            kind: 'response',
+            statusCode: res.statusCode,
+            requestId,
+            body: parsed.ok ? parsed.value : { error: { message: text.slice(0, 2000) } },
+          };
         }
       } catch (err) {
         if (signal.aborted) throw signal.reason ?? err;
         const timedOut = (err as Error).name === 'TimeoutError';
         retryable = true;
         outcome = timedOut
-          ? { kind: 'error', code: 'request_timeout', message: `The model server did not answer within ${this.opts.timeoutMs} ms.` }
-          : { kind: 'error', code: 'upstream_unreachable', message: `Could not reach the model server (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}).` };
+          ? {
+              kind: 'error',
+              code: 'request_timeout',
+              message: `The model server did not answer within ${this.opts.timeoutMs} ms.`,
+            }
+          : {
+              kind: 'error',
+              code: 'upstream_unreachable',
+              message: `Could not reach the model server (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}).`,
+            };
       } finally {
         release();
       }

@@ -10,7 +10,14 @@ export interface ValidateInput {
 }
 
 export type ValidationResult =
-  | { ok: true; total: number; model: string; chunks: Chunk[]; window: number; heartbeatTimeoutSeconds: number }
+  | {
+      ok: true;
+      total: number;
+      model: string;
+      chunks: Chunk[];
+      window: number;
+      heartbeatTimeoutSeconds: number;
+    }
   | { ok: false; errors: BatchError[] };
 
 /** Enough to explain a bad file; more would only bloat the workflow history. */
@@ -20,9 +27,11 @@ const TARGET_CHUNKS = 200;
 const MIN_CHUNK = 20;
 const MAX_CHUNK = 1000;
 
-export const chunkSizeFor = (total: number) => Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, Math.ceil(total / TARGET_CHUNKS)));
+export const chunkSizeFor = (total: number) =>
+  Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, Math.ceil(total / TARGET_CHUNKS)));
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
  * Checks every line of a batch input file the way OpenAI does (errors carry the line number) and, when the file
@@ -46,7 +55,11 @@ export function validateInputActivity(deps: ActivityDeps) {
       const text = line.toString('utf8');
       if (!text.trim()) continue;
       if (starts.length >= maxBatchRequests) {
-        fail('too_many_tasks', `The batch has more than the maximum of ${maxBatchRequests} requests.`, number);
+        fail(
+          'too_many_tasks',
+          `The batch has more than the maximum of ${maxBatchRequests} requests.`,
+          number,
+        );
         break;
       }
       starts.push(start);
@@ -64,9 +77,19 @@ export function validateInputActivity(deps: ActivityDeps) {
       }
       const id = req.custom_id;
       if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
-        fail('missing_custom_id', 'Each request needs a custom_id: a non-empty string of at most 512 characters.', number, 'custom_id');
+        fail(
+          'missing_custom_id',
+          'Each request needs a custom_id: a non-empty string of at most 512 characters.',
+          number,
+          'custom_id',
+        );
       } else if (seen.has(id)) {
-        fail('duplicate_custom_id', `The custom_id '${id.slice(0, 64)}' is used by more than one request.`, number, 'custom_id');
+        fail(
+          'duplicate_custom_id',
+          `The custom_id '${id.slice(0, 64)}' is used by more than one request.`,
+          number,
+          'custom_id',
+        );
       } else seen.add(id);
       if (req.method !== 'POST') fail('invalid_method', "The method must be 'POST'.", number, 'method');
       if (req.url !== input.endpoint) {
@@ -77,23 +100,42 @@ export function validateInputActivity(deps: ActivityDeps) {
         continue;
       }
       const m = req.body.model;
-      if (typeof m !== 'string' || m.length === 0) fail('missing_model', 'The body must name a model.', number, 'body.model');
+      if (typeof m !== 'string' || m.length === 0)
+        fail('missing_model', 'The body must name a model.', number, 'body.model');
       else if (model === null) model = m;
       else if (m !== model) {
-        fail('model_mismatch', `All requests in a batch must use the same model (the first request uses '${model.slice(0, 64)}').`, number, 'body.model');
+        fail(
+          'model_mismatch',
+          `All requests in a batch must use the same model (the first request uses '${model.slice(0, 64)}').`,
+          number,
+          'body.model',
+        );
       }
     }
-    if (starts.length === 0 && errors.length === 0) fail('empty_file', 'The input file has no requests.', null);
+    if (starts.length === 0 && errors.length === 0)
+      fail('empty_file', 'The input file has no requests.', null);
     if (errors.length > 0 || model === null) return { ok: false, errors };
 
     const size = chunkSizeFor(starts.length);
     const chunks: Chunk[] = [];
     for (let i = 0; i < starts.length; i += size) {
       const next = starts[i + size];
-      chunks.push({ index: chunks.length, start: starts[i], end: next ?? lastEnd, lines: Math.min(size, starts.length - i) });
+      chunks.push({
+        index: chunks.length,
+        start: starts[i],
+        end: next ?? lastEnd,
+        lines: Math.min(size, starts.length - i),
+      });
     }
     // Enough chunks in flight that one batch alone can keep every upstream slot busy across chunk boundaries.
     const window = Math.min(64, Math.max(2, Math.ceil((2 * maxWorkers) / size)));
-    return { ok: true, total: starts.length, model, chunks, window, heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds };
+    return {
+      ok: true,
+      total: starts.length,
+      model,
+      chunks,
+      window,
+      heartbeatTimeoutSeconds: deps.config.heartbeatTimeoutSeconds,
+    };
   };
 }

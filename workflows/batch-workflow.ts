@@ -23,7 +23,10 @@ import {
 
 const UNLIMITED = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 
-const { setStatus, cleanupBatch } = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: UNLIMITED });
+const { setStatus, cleanupBatch } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: UNLIMITED,
+});
 const { validateInput, finalizeBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '2 minutes',
@@ -39,8 +42,14 @@ const { admitBatch } = proxyActivities<Activities>({
 const CANCELLABLE: readonly BatchStatus[] = ['validating', 'in_progress', 'cancelling'];
 
 const MISSING = {
-  cancelled: { code: 'batch_cancelled', message: 'This request was not executed because the batch was cancelled.' },
-  expired: { code: 'batch_expired', message: 'This request could not be executed before the completion window expired.' },
+  cancelled: {
+    code: 'batch_cancelled',
+    message: 'This request was not executed because the batch was cancelled.',
+  },
+  expired: {
+    code: 'batch_expired',
+    message: 'This request could not be executed before the completion window expired.',
+  },
   failed: { code: 'internal_error', message: 'This request could not be processed after repeated attempts.' },
 };
 
@@ -65,14 +74,22 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
         ? `**${status}**: ${chunksDone} of ${plan.chunks.length} chunks done (${plan.total} requests, model ${plan.model})`
         : `**${status}**`,
     );
-  const enter = async (next: BatchStatus, extra: { total?: number; model?: string; errors?: BatchError[] } = {}) => {
+  const enter = async (
+    next: BatchStatus,
+    extra: { total?: number; model?: string; errors?: BatchError[] } = {},
+  ) => {
     status = next;
     upsertSearchAttributes([{ key: SA_STATUS, value: next }]);
     report();
     await CancellationScope.nonCancellable(() => setStatus({ batchId, status: next, ...extra }));
   };
 
-  setHandler(progressQuery, () => ({ status, total: plan?.total ?? 0, chunks: plan?.chunks.length ?? 0, chunksDone }));
+  setHandler(progressQuery, () => ({
+    status,
+    total: plan?.total ?? 0,
+    chunks: plan?.chunks.length ?? 0,
+    chunksDone,
+  }));
   setHandler(
     cancelUpdate,
     async () => {
@@ -85,7 +102,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
     },
     {
       validator: () => {
-        if (!CANCELLABLE.includes(status)) throw new Error(`Cannot cancel a batch whose status is ${status}.`);
+        if (!CANCELLABLE.includes(status))
+          throw new Error(`Cannot cancel a batch whose status is ${status}.`);
       },
     },
   );
@@ -173,7 +191,12 @@ async function runChunks(
     for (const chunk of plan.chunks) {
       await condition(() => running < plan.window);
       running++;
-      const p = processChunk({ batchId: input.batchId, inputFileId: input.inputFileId, endpoint: input.endpoint, chunk })
+      const p = processChunk({
+        batchId: input.batchId,
+        inputFileId: input.inputFileId,
+        endpoint: input.endpoint,
+        chunk,
+      })
         .then(
           () => void done.add(chunk.index),
           () => undefined, // cancelled or out of retries: finalization reports its unanswered lines

@@ -7,7 +7,13 @@ import { BATCH_FILE_DEFAULT_TTL_SECONDS, JSONL_PURPOSES, toFileObject } from '..
 import { ingestSpooled } from '../../src/files/ingest';
 import { UploadError } from '../../src/files/upload-error';
 import { isFileId, newFileId } from '../../src/shared/ids';
-import { TERMINAL_STATUSES, UPLOAD_PURPOSES, type FileDeleted, type ListPage, type FileObject } from '../../src/shared/openai';
+import {
+  TERMINAL_STATUSES,
+  UPLOAD_PURPOSES,
+  type FileDeleted,
+  type ListPage,
+  type FileObject,
+} from '../../src/shared/openai';
 import type { AppDeps } from '../app';
 import type { AuthState } from '../auth';
 import { ApiError, badRequest, notFound } from '../errors';
@@ -16,7 +22,11 @@ import { parseLimit, parseOrder } from '../query';
 
 const now = () => Math.floor(Date.now() / 1000);
 
-function parseExpiresAfter(fields: Record<string, string>, purpose: string, createdAt: number): number | null {
+function parseExpiresAfter(
+  fields: Record<string, string>,
+  purpose: string,
+  createdAt: number,
+): number | null {
   const anchor = fields['expires_after[anchor]'];
   const seconds = fields['expires_after[seconds]'];
   if (anchor === undefined && seconds === undefined) {
@@ -27,7 +37,11 @@ function parseExpiresAfter(fields: Record<string, string>, purpose: string, crea
   }
   const n = Number(seconds);
   if (!Number.isInteger(n) || n < 3600 || n > 2592000) {
-    throw badRequest('expires_after[seconds] must be an integer from 3600 to 2592000.', 'expires_after.seconds', 'invalid_value');
+    throw badRequest(
+      'expires_after[seconds] must be an integer from 3600 to 2592000.',
+      'expires_after.seconds',
+      'invalid_value',
+    );
   }
   return createdAt + n;
 }
@@ -48,8 +62,10 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
     const upload = await spoolMultipart(ctx.req, { maxFileBytes: config.maxUploadBytes, spoolDir });
     try {
       const purpose = upload.fields.purpose;
-      if (!upload.file) throw badRequest("Missing required parameter: 'file'.", 'file', 'missing_required_parameter');
-      if (purpose === undefined) throw badRequest("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
+      if (!upload.file)
+        throw badRequest("Missing required parameter: 'file'.", 'file', 'missing_required_parameter');
+      if (purpose === undefined)
+        throw badRequest("Missing required parameter: 'purpose'.", 'purpose', 'missing_required_parameter');
       if (!(UPLOAD_PURPOSES as readonly string[]).includes(purpose)) {
         throw badRequest(
           `Invalid value for 'purpose': '${purpose.slice(0, 64)}'. Expected one of ${UPLOAD_PURPOSES.join(', ')}.`,
@@ -94,11 +110,19 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
     const limit = parseLimit(ctx.query.limit, 10000, 10000);
     const order = parseOrder(ctx.query.order);
     const qb = files.createQueryBuilder('f').where('f.owner = :tenantId', { tenantId });
-    if (typeof ctx.query.purpose === 'string') qb.andWhere('f.purpose = :purpose', { purpose: ctx.query.purpose });
+    if (typeof ctx.query.purpose === 'string')
+      qb.andWhere('f.purpose = :purpose', { purpose: ctx.query.purpose });
     let after = null;
     if (typeof ctx.query.after === 'string') {
-      after = isFileId(ctx.query.after) ? await files.findOneBy({ id: ctx.query.after, owner: tenantId }) : null;
-      if (!after) throw badRequest(`No such File object for 'after': ${ctx.query.after.slice(0, 200)}`, 'after', 'invalid_cursor');
+      after = isFileId(ctx.query.after)
+        ? await files.findOneBy({ id: ctx.query.after, owner: tenantId })
+        : null;
+      if (!after)
+        throw badRequest(
+          `No such File object for 'after': ${ctx.query.after.slice(0, 200)}`,
+          'after',
+          'invalid_cursor',
+        );
     }
     const { rows, hasMore } = await page(qb, { limit, order, after });
     const data = rows.map(toFileObject);
@@ -118,9 +142,10 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
   router.get('/files/:id/content', async (ctx) => {
     const row = await findOwned(ctx.params.id, ctx.state.principal.tenantId);
     ctx.body = await blobs.get(row.id);
-    ctx.type = row.filename.endsWith('.jsonl') || JSONL_PURPOSES.has(row.purpose) || row.purpose === 'batch_output'
-      ? 'application/jsonl'
-      : 'application/octet-stream';
+    ctx.type =
+      row.filename.endsWith('.jsonl') || JSONL_PURPOSES.has(row.purpose) || row.purpose === 'batch_output'
+        ? 'application/jsonl'
+        : 'application/octet-stream';
     ctx.length = row.bytes;
     ctx.attachment(row.filename, { type: 'attachment' });
   });
@@ -132,7 +157,11 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
       status: Not(In([...TERMINAL_STATUSES])),
     });
     if (inUse) {
-      throw badRequest(`File ${row.id} is the input of a batch that is still running; cancel the batch first.`, 'file_id', 'file_in_use');
+      throw badRequest(
+        `File ${row.id} is the input of a batch that is still running; cancel the batch first.`,
+        'file_id',
+        'file_in_use',
+      );
     }
     // Row first: a file is never listed without its content, and a leftover blob is only garbage.
     await files.delete({ id: row.id });
@@ -142,4 +171,3 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
 
   return router;
 }
-

@@ -2,7 +2,10 @@ import Router from '@koa/router';
 import type { AppDeps } from '../app';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
+  Promise.race([
+    p,
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref()),
+  ]);
 
 /** 200 only when both dependencies answer; otherwise 503 naming the one that is down. */
 export function healthRouter(deps: AppDeps): Router {

@@ -31,7 +31,10 @@ export class ApiKeys {
   async seed(keys: string[]): Promise<void> {
     for (const key of keys) {
       if (await this.repo.existsBy({ keyHash: sha256(key) })) continue;
-      await this.insert(key, { name: 'seeded from BESH_API_KEYS', tenantId: `tenant_${sha256(`tenant:${key}`).slice(0, 16)}` });
+      await this.insert(key, {
+        name: 'seeded from BESH_API_KEYS',
+        tenantId: `tenant_${sha256(`tenant:${key}`).slice(0, 16)}`,
+      });
     }
   }
 

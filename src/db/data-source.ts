@@ -8,7 +8,10 @@ import { Init1764201600000 } from './migrations/1764201600000-Init';
 const MIGRATIONS = [Init1764201600000];
 
 /** PostgreSQL when DATABASE_URL is set, otherwise the embedded SQLite file. Schema comes from migrations only. */
-export function createDataSource(config: Pick<Config, 'databaseUrl' | 'sqlitePath'>, poolSize = 10): DataSource {
+export function createDataSource(
+  config: Pick<Config, 'databaseUrl' | 'sqlitePath'>,
+  poolSize = 10,
+): DataSource {
   const common = { entities: ENTITIES, migrations: MIGRATIONS, synchronize: false, logging: false } as const;
   if (config.databaseUrl) {
     return new DataSource({

@@ -97,7 +97,10 @@ async function peek(source: Readable, n: number) {
   while (bytes < n && !done) {
     const r = await it.next();
     if (r.done) done = true;
-    else (head.push(r.value), (bytes += r.value.length));
+    else {
+      head.push(r.value);
+      bytes += r.value.length;
+    }
   }
   let failure: unknown;
   async function* rest(): AsyncGenerator<Buffer> {

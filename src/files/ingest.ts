@@ -22,11 +22,17 @@ export async function ingestSpooled(
   limits: IngestLimits,
 ): Promise<{ bytes: number }> {
   if (!jsonl) return blobs.put(key, fs.createReadStream(spoolPath));
-  const source = await decompressed(fs.createReadStream(spoolPath), { maxBytes: limits.maxBytes, tmpDir: limits.tmpDir });
+  const source = await decompressed(fs.createReadStream(spoolPath), {
+    maxBytes: limits.maxBytes,
+    tmpDir: limits.tmpDir,
+  });
   try {
     const check = new JsonlCheck({ requireJsonObjects: true, maxLineBytes: limits.maxLineBytes });
     // pipeline() tears both stages down on an error in either; the store then sees it as `check`'s error.
-    return await blobs.put(key, pipeline(source.stream, check, () => undefined));
+    return await blobs.put(
+      key,
+      pipeline(source.stream, check, () => undefined),
+    );
   } finally {
     await source.cleanup();
   }

@@ -33,7 +33,11 @@ async function main() {
   const worker = await createBatchWorker(config, { db, blobs });
   const running = worker.run();
   const api = await startApi(config);
-  console.log('\nReady. Point the openai SDK at base URL http://%s:%d/v1 (Ctrl-C stops).', config.host, config.port);
+  console.log(
+    '\nReady. Point the openai SDK at base URL http://%s:%d/v1 (Ctrl-C stops).',
+    config.host,
+    config.port,
+  );
 
   // The worker's runtime already listens for SIGINT/SIGTERM and drains; the rest stops after it.
   await running;

@@ -7,7 +7,9 @@ async function main() {
   const config = loadConfig();
   const { db, blobs } = await openServices(config);
   const { run } = await createBatchWorker(config, { db, blobs });
-  console.log(`BESH worker polling task queue '${config.taskQueue}' on ${config.temporalAddress}; upstream ${config.vllmBaseUrl}`);
+  console.log(
+    `BESH worker polling task queue '${config.taskQueue}' on ${config.temporalAddress}; upstream ${config.vllmBaseUrl}`,
+  );
   await run();
   await db.destroy();
 }

@@ -1,6 +1,11 @@
 // The OpenAI Files and Batches wire shapes, typed once and shared by the API, the engine, tests and the CLI.
 
-export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/completions', '/v1/embeddings', '/v1/responses'] as const;
+export const BATCH_ENDPOINTS = [
+  '/v1/chat/completions',
+  '/v1/completions',
+  '/v1/embeddings',
+  '/v1/responses',
+] as const;
 export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
 
 export const UPLOAD_PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const;

@@ -359,8 +359,9 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const route = `${req.method} ${path}`;
     if (path.startsWith('/sim/')) return control(req, res, route);
 
-    let job: Job | undefined;
-    res.on('close', () => onClose(res, job));
+    // Filled in once the request is queued; a client may leave before that.
+    const slot: { job?: Job } = {};
+    res.on('close', () => onClose(res, slot.job));
     stats.received++;
     const endpoint = req.method === 'POST' ? INFERENCE[path] : undefined;
     const known = endpoint ?? (route === 'GET /health' || route === 'GET /v1/models' ? path : undefined);
@@ -420,7 +421,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       baseLatencyMs +
       perTokenMs * outputTokens(endpoint, body, defaultOutputTokens) +
       (fault === 'stall' ? faults.stallMs : 0);
-    job = { endpoint, body, requestId, res, fault, serviceMs, state: 'queued' };
+    const job: Job = { endpoint, body, requestId, res, fault, serviceMs, state: 'queued' };
+    slot.job = job;
     queue.push(job);
     stats.queued++;
     pump();

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { BATCH_ENDPOINTS } from '../../src/shared/openai';
-import { assertEveryLineOnce, assertAnswers, batchLines, createBatch, toJsonl, waitForBatch } from '../support/batches';
+import {
+  assertEveryLineOnce,
+  assertAnswers,
+  batchLines,
+  createBatch,
+  toJsonl,
+  waitForBatch,
+} from '../support/batches';
 import { assertOpenApi } from '../support/openapi';
 import { startStack, type Stack } from '../support/stack';
 
@@ -16,7 +23,10 @@ describe('Batches API: the engine end to end', function () {
   for (const endpoint of BATCH_ENDPOINTS) {
     it(`runs a full ${endpoint} batch, every output line answering its own input @smoke`, async () => {
       const input = batchLines(60, endpoint);
-      const created = await createBatch(s.openai, toJsonl(input), { endpoint, metadata: { purpose: 'test' } });
+      const created = await createBatch(s.openai, toJsonl(input), {
+        endpoint,
+        metadata: { purpose: 'test' },
+      });
       assertOpenApi('Batch', created);
       assert.equal(created.status, 'validating');
       assert.match(created.id, /^batch_/);
@@ -49,7 +59,9 @@ describe('Batches API: the engine end to end', function () {
     const seen: string[] = [];
     for await (const b of s.openaiB.batches.list({ limit: 2 })) seen.push(b.id);
     assert.deepEqual(seen, [...ids].reverse());
-    const raw = await fetch(`${s.baseURL}/batches?limit=1`, { headers: { authorization: `Bearer ${s.keyB}` } });
+    const raw = await fetch(`${s.baseURL}/batches?limit=1`, {
+      headers: { authorization: `Bearer ${s.keyB}` },
+    });
     const page = (await raw.json()) as { has_more: boolean; first_id: string; last_id: string };
     assertOpenApi('ListBatchesResponse', page);
     assert.equal(page.has_more, true);
@@ -58,22 +70,60 @@ describe('Batches API: the engine end to end', function () {
   });
 
   it('rejects bad create parameters synchronously with 400/404', async () => {
-    const file = await s.openai.files.create({ file: await OpenAI.toFile(Buffer.from(toJsonl(batchLines(1))), 'b.jsonl'), purpose: 'batch' });
+    const file = await s.openai.files.create({
+      file: await OpenAI.toFile(Buffer.from(toJsonl(batchLines(1))), 'b.jsonl'),
+      purpose: 'batch',
+    });
     const cases: Array<[Record<string, unknown>, number, RegExp]> = [
-      [{ input_file_id: file.id, endpoint: '/v1/moderations', completion_window: '24h' }, 400, /Invalid 'endpoint'/],
-      [{ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '1000d' }, 400, /completion_window/],
-      [{ input_file_id: 'file-nope', endpoint: '/v1/chat/completions', completion_window: '24h' }, 404, /No such File object/],
-      [{ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { k: 5 } }, 400, /metadata/],
-      [{ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h', api_base: 'http://evil' }, 400, /Unrecognized request argument/],
+      [
+        { input_file_id: file.id, endpoint: '/v1/moderations', completion_window: '24h' },
+        400,
+        /Invalid 'endpoint'/,
+      ],
+      [
+        { input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '1000d' },
+        400,
+        /completion_window/,
+      ],
+      [
+        { input_file_id: 'file-nope', endpoint: '/v1/chat/completions', completion_window: '24h' },
+        404,
+        /No such File object/,
+      ],
+      [
+        {
+          input_file_id: file.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+          metadata: { k: 5 },
+        },
+        400,
+        /metadata/,
+      ],
+      [
+        {
+          input_file_id: file.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+          api_base: 'http://evil',
+        },
+        400,
+        /Unrecognized request argument/,
+      ],
     ];
     for (const [body, status, pattern] of cases) {
-      const err = await s.openai.batches.create(body as never).then(() => null, (e: unknown) => e);
+      const err = await s.openai.batches.create(body as never).then(
+        () => null,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof OpenAI.APIError, JSON.stringify(body));
       assert.equal(err.status, status, JSON.stringify(body));
       assert.match(err.message, pattern);
     }
     // Another tenant's file is simply not found.
-    const err = await s.openaiB.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }).catch((e: unknown) => e);
+    const err = await s.openaiB.batches
+      .create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' })
+      .catch((e: unknown) => e);
     assert.ok(err instanceof OpenAI.NotFoundError);
   });
 });

@@ -9,16 +9,34 @@ import { assertOpenApi } from '../support/openapi';
 import { startStack, type Stack } from '../support/stack';
 
 const line = (i: number) =>
-  JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body: { model: 'm', messages: [{ role: 'user', content: `q${i}` }] } });
+  JSON.stringify({
+    custom_id: `r${i}`,
+    method: 'POST',
+    url: '/v1/chat/completions',
+    body: { model: 'm', messages: [{ role: 'user', content: `q${i}` }] },
+  });
 const jsonl = (n: number) => Array.from({ length: n }, (_, i) => line(i)).join('\n') + '\n';
 
 /** Raw multipart upload, for the cases the SDK would not send. */
-async function rawUpload(s: Stack, parts: { purpose?: string; file?: { name: string; data: Buffer } }, key = s.keyA) {
+async function rawUpload(
+  s: Stack,
+  parts: { purpose?: string; file?: { name: string; data: Buffer } },
+  key = s.keyA,
+) {
   const form = new FormData();
   if (parts.purpose !== undefined) form.append('purpose', parts.purpose);
   if (parts.file) form.append('file', new Blob([parts.file.data]), parts.file.name);
-  const res = await fetch(`${s.baseURL}/files`, { method: 'POST', body: form, headers: { authorization: `Bearer ${key}` } });
-  return { status: res.status, body: (await res.json()) as { error: { message: string; type: string; param: string | null; code: string | null } } };
+  const res = await fetch(`${s.baseURL}/files`, {
+    method: 'POST',
+    body: form,
+    headers: { authorization: `Bearer ${key}` },
+  });
+  return {
+    status: res.status,
+    body: (await res.json()) as {
+      error: { message: string; type: string; param: string | null; code: string | null };
+    },
+  };
 }
 
 /** Blobs on disk, leftovers of interrupted writes included. */
@@ -50,7 +68,10 @@ describe('Files API through the openai SDK', function () {
 
   it('uploads, lists, retrieves, downloads byte-identical and deletes a batch file @smoke', async () => {
     const content = jsonl(50);
-    const file = await s.openai.files.create({ file: await toFile(Buffer.from(content), 'requests.jsonl'), purpose: 'batch' });
+    const file = await s.openai.files.create({
+      file: await toFile(Buffer.from(content), 'requests.jsonl'),
+      purpose: 'batch',
+    });
     assertOpenApi('OpenAIFile', file);
     assert.match(file.id, /^file-[A-Za-z0-9]{24}$/);
     assert.equal(file.bytes, Buffer.byteLength(content));
@@ -61,7 +82,9 @@ describe('Files API through the openai SDK', function () {
     const got = await s.openai.files.retrieve(file.id);
     assert.deepEqual(got, file);
     const list = await s.openai.files.list();
-    const raw = await fetch(`${s.baseURL}/files?purpose=batch`, { headers: { authorization: `Bearer ${s.keyA}` } });
+    const raw = await fetch(`${s.baseURL}/files?purpose=batch`, {
+      headers: { authorization: `Bearer ${s.keyA}` },
+    });
     assertOpenApi('ListFilesResponse', await raw.json());
     assert.ok(list.data.some((f) => f.id === file.id));
     const body = await (await s.openai.files.content(file.id)).text();
@@ -81,11 +104,18 @@ describe('Files API through the openai SDK', function () {
       expires_after: { anchor: 'created_at', seconds: 7200 },
     });
     assert.equal(a.expires_at, a.created_at + 7200);
-    const b = await s.openai.files.create({ file: await toFile(Buffer.from('not json at all'), 'notes.txt'), purpose: 'user_data' });
+    const b = await s.openai.files.create({
+      file: await toFile(Buffer.from('not json at all'), 'notes.txt'),
+      purpose: 'user_data',
+    });
     assert.equal(b.expires_at, null);
     assert.equal(b.purpose, 'user_data');
     await expectError(
-      s.openai.files.create({ file: await toFile(Buffer.from(jsonl(1)), 'a.jsonl'), purpose: 'batch', expires_after: { anchor: 'created_at', seconds: 60 } }),
+      s.openai.files.create({
+        file: await toFile(Buffer.from(jsonl(1)), 'a.jsonl'),
+        purpose: 'batch',
+        expires_after: { anchor: 'created_at', seconds: 60 },
+      }),
       400,
       /expires_after\[seconds\]/,
     );
@@ -93,7 +123,10 @@ describe('Files API through the openai SDK', function () {
 
   it('decompresses a gzip upload detected by its magic bytes, whatever its name', async () => {
     const content = jsonl(20);
-    const file = await s.openai.files.create({ file: await toFile(gzipSync(content), 'requests.jsonl'), purpose: 'batch' });
+    const file = await s.openai.files.create({
+      file: await toFile(gzipSync(content), 'requests.jsonl'),
+      purpose: 'batch',
+    });
     assert.equal(file.bytes, Buffer.byteLength(content));
     assert.equal(await (await s.openai.files.content(file.id)).text(), content);
   });
@@ -102,7 +135,15 @@ describe('Files API through the openai SDK', function () {
     const t = await startStack({ worker: false });
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 5; i++) ids.push((await t.openai.files.create({ file: await toFile(Buffer.from(jsonl(1)), `f${i}.jsonl`), purpose: 'batch' })).id);
+      for (let i = 0; i < 5; i++)
+        ids.push(
+          (
+            await t.openai.files.create({
+              file: await toFile(Buffer.from(jsonl(1)), `f${i}.jsonl`),
+              purpose: 'batch',
+            })
+          ).id,
+        );
       const page1 = await t.openai.files.list({ limit: 2 });
       assert.equal(page1.data.length, 2);
       assert.equal(page1.has_more, true);
@@ -128,29 +169,49 @@ describe('Files API through the openai SDK', function () {
       assert.equal(await s.db.getRepository(FileEntity).count(), before.rows, 'no file row written');
       assert.deepEqual(storedBlobs(s), before.blobs, 'no blob written');
     });
-    const upload = async (data: Buffer | string, name = 'x.jsonl', purpose: 'batch' | 'user_data' = 'batch') =>
-      s.openai.files.create({ file: await toFile(Buffer.from(data), name), purpose });
+    const upload = async (
+      data: Buffer | string,
+      name = 'x.jsonl',
+      purpose: 'batch' | 'user_data' = 'batch',
+    ) => s.openai.files.create({ file: await toFile(Buffer.from(data), name), purpose });
 
     it('invalid JSON on line N', async () => {
-      await expectError(upload(`${line(1)}\n${line(2)}\n{"custom_id": oops}\n`), 400, /^400 Line 3 is not valid JSON/, 'invalid_jsonl');
+      await expectError(
+        upload(`${line(1)}\n${line(2)}\n{"custom_id": oops}\n`),
+        400,
+        /^400 Line 3 is not valid JSON/,
+        'invalid_jsonl',
+      );
     });
     it('a line that is not an object', async () => {
       await expectError(upload(`${line(1)}\n[1,2]\n`), 400, /Line 2 is not a JSON object/, 'invalid_jsonl');
     });
     it('non-UTF-8 bytes', async () => {
-      await expectError(upload(Buffer.concat([Buffer.from(line(1) + '\n'), Buffer.from([0xff, 0xfe, 0x0a])])), 400, /not valid UTF-8 \(line 2\)/, 'invalid_encoding');
+      await expectError(
+        upload(Buffer.concat([Buffer.from(line(1) + '\n'), Buffer.from([0xff, 0xfe, 0x0a])])),
+        400,
+        /not valid UTF-8 \(line 2\)/,
+        'invalid_encoding',
+      );
     });
     it('an empty file', async () => {
       await expectError(upload(''), 400, /The file is empty/, 'empty_file');
       await expectError(upload('\n  \n'), 400, /The file is empty/, 'empty_file');
     });
     it('an upload over the size limit', async () => {
-      await expectError(upload(Buffer.alloc(3 * 1024 * 1024, 0x20)), 413, /maximum upload size of 2 MB/, 'file_too_large');
+      await expectError(
+        upload(Buffer.alloc(3 * 1024 * 1024, 0x20)),
+        413,
+        /maximum upload size of 2 MB/,
+        'file_too_large',
+      );
     });
     it('a compression bomb', async () => {
-      const zeros = Readable.from((function* () {
-        for (let i = 0; i < 400; i++) yield Buffer.alloc(256 * 1024);
-      })());
+      const zeros = Readable.from(
+        (function* () {
+          for (let i = 0; i < 400; i++) yield Buffer.alloc(256 * 1024);
+        })(),
+      );
       const chunks: Buffer[] = [];
       for await (const c of zeros.pipe(createGzip())) chunks.push(c as Buffer);
       const bomb = Buffer.concat(chunks);
@@ -158,7 +219,10 @@ describe('Files API through the openai SDK', function () {
       await expectError(upload(bomb), 413, /after decompression/, 'file_too_large');
     });
     it('an unknown purpose', async () => {
-      const r = await rawUpload(s, { purpose: 'mischief', file: { name: 'a.jsonl', data: Buffer.from(line(1)) } });
+      const r = await rawUpload(s, {
+        purpose: 'mischief',
+        file: { name: 'a.jsonl', data: Buffer.from(line(1)) },
+      });
       assert.equal(r.status, 400);
       assert.equal(r.body.error.param, 'purpose');
       assert.match(r.body.error.message, /Invalid value for 'purpose'/);
@@ -170,20 +234,34 @@ describe('Files API through the openai SDK', function () {
       assert.match(r.body.error.message, /Missing required parameter: 'file'/);
     });
     it('a body that is not multipart', async () => {
-      const res = await fetch(`${s.baseURL}/files`, { method: 'POST', body: '{}', headers: { authorization: `Bearer ${s.keyA}`, 'content-type': 'application/json' } });
+      const res = await fetch(`${s.baseURL}/files`, {
+        method: 'POST',
+        body: '{}',
+        headers: { authorization: `Bearer ${s.keyA}`, 'content-type': 'application/json' },
+      });
       assert.equal(res.status, 400);
-      assert.match(((await res.json()) as { error: { message: string } }).error.message, /multipart\/form-data/);
+      assert.match(
+        ((await res.json()) as { error: { message: string } }).error.message,
+        /multipart\/form-data/,
+      );
     });
   });
 
   describe('ids, keys and tenants', () => {
     let mine: string;
     before(async () => {
-      mine = (await s.openai.files.create({ file: await toFile(Buffer.from(jsonl(2)), 'mine.jsonl'), purpose: 'batch' })).id;
+      mine = (
+        await s.openai.files.create({
+          file: await toFile(Buffer.from(jsonl(2)), 'mine.jsonl'),
+          purpose: 'batch',
+        })
+      ).id;
     });
     it('answers 404 for ids shaped like paths and for unknown ids', async () => {
       for (const id of ['../x', '..%2F..%2Fetc%2Fpasswd', 'file-doesnotexist', "file-1' OR '1'='1"]) {
-        const res = await fetch(`${s.baseURL}/files/${encodeURIComponent(id)}/content`, { headers: { authorization: `Bearer ${s.keyA}` } });
+        const res = await fetch(`${s.baseURL}/files/${encodeURIComponent(id)}/content`, {
+          headers: { authorization: `Bearer ${s.keyA}` },
+        });
         assert.equal(res.status, 404, id);
         const body = (await res.json()) as { error: { message: string } };
         assert.doesNotMatch(body.error.message, /\/tmp|\/work|Error:|at /);
@@ -205,7 +283,9 @@ describe('Files API through the openai SDK', function () {
       assert.equal((await s.openai.files.retrieve(mine)).id, mine);
     });
     it('answers unknown /v1 routes with 404 JSON', async () => {
-      const res = await fetch(`${s.baseURL}/nothing-here`, { headers: { authorization: `Bearer ${s.keyA}` } });
+      const res = await fetch(`${s.baseURL}/nothing-here`, {
+        headers: { authorization: `Bearer ${s.keyA}` },
+      });
       assert.equal(res.status, 404);
       assert.match(res.headers.get('content-type') ?? '', /json/);
     });

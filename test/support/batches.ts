@@ -5,7 +5,11 @@ import type { Batch } from 'openai/resources/batches';
 import { expectedContentPrefix, expectedEmbedding, fingerprint } from '../../src/simulator/answer';
 import type { BatchEndpoint, BatchResultLine } from '../../src/shared/openai';
 
-export function requestBody(endpoint: BatchEndpoint, i: number, model = 'sim-model'): Record<string, unknown> {
+export function requestBody(
+  endpoint: BatchEndpoint,
+  i: number,
+  model = 'sim-model',
+): Record<string, unknown> {
   switch (endpoint) {
     case '/v1/chat/completions':
       return { model, messages: [{ role: 'user', content: `question ${i}` }], max_tokens: 8 };
@@ -60,12 +64,16 @@ export async function waitForBatch(
   for (;;) {
     const b = await openai.batches.retrieve(id);
     if (until(b)) return b;
-    if (Date.now() > deadline) assert.fail(`batch ${id} still ${b.status} after ${opts.timeoutMs ?? 60_000} ms`);
+    if (Date.now() > deadline)
+      assert.fail(`batch ${id} still ${b.status} after ${opts.timeoutMs ?? 60_000} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-export async function downloadLines(openai: OpenAI, fileId: string | null | undefined): Promise<BatchResultLine[]> {
+export async function downloadLines(
+  openai: OpenAI,
+  fileId: string | null | undefined,
+): Promise<BatchResultLine[]> {
   if (!fileId) return [];
   const text = await (await openai.files.content(fileId)).text();
   return text

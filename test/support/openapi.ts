@@ -6,7 +6,9 @@ import { projectRoot } from '../../src/paths';
 
 // OpenAI's own OpenAPI description of the Files and Batches endpoints, from the shared reference folder.
 const specPath = path.resolve(projectRoot, '..', 'shared', 'reference', 'openai-files-batches.openapi.json');
-const spec = JSON.parse(fs.readFileSync(specPath, 'utf8')) as { components: { schemas: Record<string, object> } };
+const spec = JSON.parse(fs.readFileSync(specPath, 'utf8')) as {
+  components: { schemas: Record<string, object> };
+};
 
 const ajv = new Ajv2020({ strict: false, validateFormats: false, allErrors: true });
 ajv.addSchema({ $id: 'openai', components: spec.components });
@@ -19,8 +21,13 @@ type SchemaName = keyof typeof spec.components.schemas & string;
  */
 function dropNullOptionals(value: unknown, schema: Record<string, unknown> | undefined): unknown {
   if (!schema || typeof value !== 'object' || value === null) return value;
-  const resolved = typeof schema.$ref === 'string' ? spec.components.schemas[schema.$ref.split('/').pop()!] : schema;
-  const s = resolved as { properties?: Record<string, Record<string, unknown>>; required?: string[]; items?: Record<string, unknown> };
+  const resolved =
+    typeof schema.$ref === 'string' ? spec.components.schemas[schema.$ref.split('/').pop()!] : schema;
+  const s = resolved as {
+    properties?: Record<string, Record<string, unknown>>;
+    required?: string[];
+    items?: Record<string, unknown>;
+  };
   if (Array.isArray(value)) return value.map((v) => dropNullOptionals(v, s.items));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
@@ -35,5 +42,8 @@ export function assertOpenApi(name: SchemaName, value: unknown): void {
   const validate = ajv.getSchema(`openai#/components/schemas/${name}`);
   assert.ok(validate, `no schema ${name}`);
   const ok = validate(dropNullOptionals(value, spec.components.schemas[name] as Record<string, unknown>));
-  assert.ok(ok, `${name} does not match OpenAI's schema: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value).slice(0, 500)}`);
+  assert.ok(
+    ok,
+    `${name} does not match OpenAI's schema: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(value).slice(0, 500)}`,
+  );
 }

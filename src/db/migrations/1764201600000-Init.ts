@@ -8,7 +8,11 @@ const id = (name: string, primary = false): TableColumnOptions => ({
   length: '64',
   isPrimary: primary,
 });
-const bigint = (name: string, nullable = false): TableColumnOptions => ({ name, type: 'bigint', isNullable: nullable });
+const bigint = (name: string, nullable = false): TableColumnOptions => ({
+  name,
+  type: 'bigint',
+  isNullable: nullable,
+});
 const counter = (name: string): TableColumnOptions => ({ name, type: 'bigint', default: 0 });
 const usage = ['input_tokens', 'cached_tokens', 'output_tokens', 'reasoning_tokens'].map(counter);
 
