@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { EntityManager } from 'typeorm';
 import { BatchEntity } from '../src/db/entities';
 import type { ActivityDeps } from './deps';
@@ -44,6 +44,7 @@ export function admitBatchActivity(deps: ActivityDeps) {
         type: 'BatchQueued',
         message: `waiting for one of MAX_CONCURRENT_BATCHES=${deps.config.maxConcurrentBatches} slots`,
         nextRetryDelay: '2s',
+        category: ApplicationFailureCategory.BENIGN, // an expected wait, not an error worth a warning
       });
     }
   };
