@@ -23,6 +23,7 @@ tools: $(NODE_STAMP) $(TEMPORAL_CLI) ## Install Node dependencies and the pinned
 
 build: $(NODE_STAMP) ## Compile TypeScript to dist/
 	npx tsc -p tsconfig.build.json
+	node dist/temporal/bundle.js
 
 demo: tools build ## Run everything locally: Temporal (UI :8233), simulator (:8000), worker, API (:5000)
 	node dist/src/main/demo.js

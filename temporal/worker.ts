@@ -1,4 +1,5 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
@@ -6,6 +7,7 @@ import { FairLimiter } from '../activities/fair-limiter';
 import { Upstream } from '../activities/upstream';
 import type { Config } from '../src/config';
 import type { BlobStore } from '../src/storage/blob-store';
+import { compiledBundlePath } from './bundle';
 
 export interface BatchWorker {
   worker: Worker;
@@ -13,6 +15,11 @@ export interface BatchWorker {
   upstream: Upstream;
   /** Runs until shutdown() or a shutdown signal, then closes the connection and the upstream pool. */
   run(): Promise<void>;
+}
+
+function workflowSource(config: Config): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const prebuilt = config.workflowBundlePath ?? (__filename.endsWith('.js') && fs.existsSync(compiledBundlePath) ? compiledBundlePath : null);
+  return prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: require.resolve('../workflows') };
 }
 
 export async function createBatchWorker(
@@ -40,9 +47,7 @@ export async function createBatchWorker(
     connection,
     namespace: config.temporalNamespace,
     taskQueue: config.taskQueue,
-    ...(config.workflowBundlePath
-      ? { workflowBundle: { codePath: config.workflowBundlePath } }
-      : { workflowsPath: require.resolve('../workflows') }),
+    ...workflowSource(config),
     activities,
     // Chunk activities mostly wait on the shared limiter, so slots are cheap: enough for every running batch's window.
     maxConcurrentActivityTaskExecutions: Math.max(100, config.maxConcurrentBatches * 64),

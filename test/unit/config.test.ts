@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config';
+
+/** The ConfigError message loadConfig throws for `env`. */
+function problemsOf(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.message;
+  }
+  assert.fail(`expected ${JSON.stringify(env)} to be rejected`);
+}
+
+describe('loadConfig', () => {
+  it('has sensible defaults for an empty env', () => {
+    const config = loadConfig({});
+    assert.equal(config.port, 5000);
+    assert.equal(config.host, '127.0.0.1');
+    assert.equal(config.maxWorkers, 64);
+    assert.equal(config.maxUploadBytes, 200 * 1024 * 1024);
+    assert.equal(config.databaseUrl, undefined);
+    assert.equal(config.dataDir, path.resolve('data'));
+    assert.equal(config.sqlitePath, path.join(config.dataDir, 'besh.sqlite'));
+    assert.equal(config.filesDir, path.join(config.dataDir, 'files'));
+    assert.equal(config.vllmBaseUrl, 'http://localhost:8000/v1');
+    assert.equal(config.vllmApiKey, undefined);
+    assert.deepEqual(config.seedApiKeys, []);
+  });
+
+  it('puts the SQLite file and uploads under DATA_DIR', () => {
+    const config = loadConfig({ DATA_DIR: '/srv/besh', DATABASE_URL: '  ' });
+    assert.equal(config.databaseUrl, undefined);
+    assert.equal(config.sqlitePath, path.resolve('/srv/besh/besh.sqlite'));
+    assert.equal(config.filesDir, path.resolve('/srv/besh/files'));
+  });
+
+  it('reads and trims the values it is given', () => {
+    const config = loadConfig({
+      BESH_PORT: ' 8080 ',
+      BESH_HOST: '0.0.0.0',
+      MAX_WORKERS: '8',
+      DATABASE_URL: 'postgres://u:p@db/besh',
+      VLLM_BASE_URL: 'https://vllm.internal/v1/',
+      VLLM_API_KEY: ' sk-upstream ',
+      BESH_API_KEYS: 'key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb ,',
+    });
+    assert.equal(config.port, 8080);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.maxWorkers, 8);
+    assert.equal(config.databaseUrl, 'postgres://u:p@db/besh');
+    assert.equal(config.vllmBaseUrl, 'https://vllm.internal/v1');
+    assert.equal(config.vllmApiKey, 'sk-upstream');
+    assert.deepEqual(config.seedApiKeys, ['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
+  });
+
+  for (const [name, value] of [
+    ['MAX_WORKERS', 'abc'],
+    ['MAX_WORKERS', '0'],
+    ['MAX_WORKERS', '2.5'],
+    ['BESH_PORT', '70000'],
+    ['VLLM_BASE_URL', 'ftp://x'],
+    ['VLLM_BASE_URL', 'not a url'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['TEMPORAL_UI_URL', 'file:///tmp'],
+  ]) {
+    it(`names ${name} when it is "${value}"`, () => {
+      const message = problemsOf({ [name]: value });
+      assert.ok(message.includes(name), message);
+      assert.ok(message.includes(`"${value}"`), message);
+    });
+  }
+
+  it('reports several problems together', () => {
+    const message = problemsOf({
+      MAX_WORKERS: 'abc',
+      VLLM_BASE_URL: 'ftp://x',
+      DATABASE_URL: 'mysql://x',
+      REQUEST_TIMEOUT_MS: '5',
+    });
+    for (const name of ['MAX_WORKERS', 'VLLM_BASE_URL', 'DATABASE_URL', 'REQUEST_TIMEOUT_MS']) {
+      assert.ok(message.includes(name), `${name} missing from: ${message}`);
+    }
+  });
+
+  it('rejects a completion window minimum above the maximum', () => {
+    const message = problemsOf({
+      COMPLETION_WINDOW_MIN_SECONDS: '7200',
+      COMPLETION_WINDOW_MAX_SECONDS: '3600',
+    });
+    assert.match(message, /COMPLETION_WINDOW_MIN_SECONDS/);
+  });
+
+  it('rejects a BESH_API_KEYS entry shorter than 16 characters', () => {
+    assert.match(problemsOf({ BESH_API_KEYS: 'key-aaaaaaaaaaaaaaaa,short' }), /BESH_API_KEYS/);
+    assert.deepEqual(loadConfig({ BESH_API_KEYS: 'x'.repeat(16) }).seedApiKeys, ['x'.repeat(16)]);
+  });
+});
