@@ -8,7 +8,15 @@ export class FairLimiter {
   /** Keys with waiters, in the order they will next be served. */
   private ring: string[] = [];
 
-  constructor(private capacity: number) {}
+  private capacity: number;
+
+  constructor(capacity: number) {
+    this.capacity = FairLimiter.atLeastOne(capacity);
+  }
+
+  private static atLeastOne(n: number): number {
+    return Number.isFinite(n) ? Math.max(1, Math.floor(n)) : 1;
+  }
 
   get active(): number {
     return this.inUse;
@@ -26,7 +34,7 @@ export class FairLimiter {
 
   /** Changing the limit takes effect as permits are released (or at once, when raised). */
   setLimit(capacity: number): void {
-    this.capacity = Math.max(1, capacity);
+    this.capacity = FairLimiter.atLeastOne(capacity);
     this.dispatch();
   }
 

@@ -90,8 +90,8 @@ export function processChunkActivity(deps: ActivityDeps) {
         inFlight.add(task);
       }
       await Promise.all(inFlight);
+      signal.throwIfAborted(); // the SDK's own CancelledFailure, rather than a request's AbortError
       if (failure) throw failure;
-      signal.throwIfAborted();
     } finally {
       clearInterval(beat);
       await Promise.all(inFlight);

@@ -19,6 +19,7 @@ export interface UpstreamOptions {
 /** Acquires an upstream slot; the returned function releases it. */
 export type SlotAcquirer = () => Promise<() => void>;
 
+const MAX_RETRY_AFTER_MS = 5 * 60_000;
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 
 function retryAfterMs(headers: Record<string, string | string[] | undefined>): number | null {
@@ -123,7 +124,8 @@ export class Upstream {
       }
       if (!retryable || attempt >= this.opts.maxRetries) return outcome;
       const backoff = Math.random() * Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
-      await sleep(Math.max(wait ?? 0, backoff), undefined, { signal });
+      // Retry-After is honoured, but a server asking for hours must not park a batch that long.
+      await sleep(Math.max(Math.min(wait ?? 0, MAX_RETRY_AFTER_MS), backoff), undefined, { signal });
     }
   }
 

@@ -55,7 +55,8 @@ function writeInput(file: string): string {
         { role: 'user', content: `Request ${i}: ${filler}`.slice(0, LINE_BYTES - 200) },
       ],
     };
-    const line = JSON.stringify({ custom_id: `req-${i}`, method: 'POST', url: '/v1/chat/completions', body }) + '\n';
+    const line =
+      JSON.stringify({ custom_id: `req-${i}`, method: 'POST', url: '/v1/chat/completions', body }) + '\n';
     hash.update(line);
     fs.writeSync(fd, line);
   }
@@ -78,8 +79,16 @@ async function main() {
   const inputBytes = fs.statSync(input).size;
   console.log(`input: ${N} requests, ${(inputBytes / 1e6).toFixed(1)} MB`);
 
-  const temporal = await startDevServer({ port: await freePort(), uiPort: null, dbFile: path.join(work, 'temporal.sqlite') });
-  const sim = await startSimulator({ capacity: Number(values.capacity), baseLatencyMs: Number(values['latency-ms']), perTokenMs: 0 });
+  const temporal = await startDevServer({
+    port: await freePort(),
+    uiPort: null,
+    dbFile: path.join(work, 'temporal.sqlite'),
+  });
+  const sim = await startSimulator({
+    capacity: Number(values.capacity),
+    baseLatencyMs: Number(values['latency-ms']),
+    perTokenMs: 0,
+  });
   const key = `sk-bench-${randomBytes(12).toString('hex')}`;
   let dbEnv: Record<string, string> = {};
   let dropDb = async () => undefined as unknown;
@@ -131,10 +140,16 @@ async function main() {
   const downloadS = (Date.now() - t) / 1000;
   const identical = dl.digest('hex') === inputSha;
   const apiRssAfterUpload = peakRssMb(api.pid!);
-  console.log(`upload ${uploadS.toFixed(1)} s, download ${downloadS.toFixed(1)} s, identical=${identical}, API peak RSS ${apiRssAfterUpload} MB`);
+  console.log(
+    `upload ${uploadS.toFixed(1)} s, download ${downloadS.toFixed(1)} s, identical=${identical}, API peak RSS ${apiRssAfterUpload} MB`,
+  );
 
   t = Date.now();
-  const batch = await openai.batches.create({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  const batch = await openai.batches.create({
+    input_file_id: file.id,
+    endpoint: '/v1/chat/completions',
+    completion_window: '24h',
+  });
   let firstRequestMs: number | null = null;
   let b = batch;
   while (!['completed', 'failed', 'expired', 'cancelled'].includes(b.status)) {

@@ -60,7 +60,7 @@ export function loadConfig(env: Env = process.env): Config {
       if (!protocols.includes(u.protocol)) throw new Error();
     } catch {
       problems.push(
-        `${name} must be a URL starting with ${protocols.map((p) => p + '//').join(' or ')} (got "${v}")`,
+        `${name} must be a URL starting with ${protocols.map((p) => p + '//').join(' or ')} (got "${v.replace(/\/\/[^/@]*@/, '//***@')}")`, // never echo credentials
       );
     }
     return v.replace(/\/+$/, '');

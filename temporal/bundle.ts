@@ -1,4 +1,4 @@
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -10,10 +10,15 @@ import path from 'node:path';
 export const compiledBundlePath = path.join(__dirname, '..', 'workflow-bundle.js');
 
 if (require.main === module) {
-  bundleWorkflowCode({ workflowsPath: require.resolve('../workflows') }).then(
+  bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: new DefaultLogger('WARN'),
+  }).then(
     ({ code }) => {
       fs.writeFileSync(compiledBundlePath, code);
-      console.log(`workflow bundle written to ${compiledBundlePath} (${(code.length / 1024).toFixed(0)} KiB)`);
+      console.log(
+        `workflow bundle written to ${compiledBundlePath} (${(code.length / 1024).toFixed(0)} KiB)`,
+      );
     },
     (err: unknown) => {
       console.error(err);

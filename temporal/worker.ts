@@ -18,8 +18,12 @@ export interface BatchWorker {
 }
 
 function workflowSource(config: Config): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
-  const prebuilt = config.workflowBundlePath ?? (__filename.endsWith('.js') && fs.existsSync(compiledBundlePath) ? compiledBundlePath : null);
-  return prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: require.resolve('../workflows') };
+  const prebuilt =
+    config.workflowBundlePath ??
+    (__filename.endsWith('.js') && fs.existsSync(compiledBundlePath) ? compiledBundlePath : null);
+  return prebuilt
+    ? { workflowBundle: { codePath: prebuilt } }
+    : { workflowsPath: require.resolve('../workflows') };
 }
 
 export async function createBatchWorker(

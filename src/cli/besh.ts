@@ -20,7 +20,8 @@ async function keysCommand(args: string[]): Promise<void> {
   });
   const [action, id] = positionals;
   if (!['create', 'list', 'revoke'].includes(action ?? '')) throw new UsageError(USAGE);
-  if (action === 'revoke' && !id) throw new UsageError('besh keys revoke: give the KEY_ID (see besh keys list)');
+  if (action === 'revoke' && !id)
+    throw new UsageError('besh keys revoke: give the KEY_ID (see besh keys list)');
   const db = await openDatabase(loadConfig());
   try {
     const keys = new ApiKeys(db);
@@ -32,7 +33,16 @@ async function keysCommand(args: string[]): Promise<void> {
       console.log(['ID', 'TENANT', 'PREFIX', 'CREATED (UTC)', 'STATUS', 'NAME'].join('\t'));
       for (const r of rows) {
         const created = new Date(r.createdAt * 1000).toISOString();
-        console.log([r.id, r.tenantId, `${r.keyPrefix}…`, created, r.revokedAt ? 'revoked' : 'active', r.name ?? ''].join('\t'));
+        console.log(
+          [
+            r.id,
+            r.tenantId,
+            `${r.keyPrefix}…`,
+            created,
+            r.revokedAt ? 'revoked' : 'active',
+            r.name ?? '',
+          ].join('\t'),
+        );
       }
     } else if (!(await keys.revoke(id))) {
       throw new UsageError(`No active key ${id}.`);
@@ -51,7 +61,10 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  const known = err instanceof UsageError || err instanceof ConfigError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  const known =
+    err instanceof UsageError ||
+    err instanceof ConfigError ||
+    (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
   console.error(known ? (err as Error).message : `besh: ${(err as Error).message ?? err}`);
   process.exit(known ? 2 : 1);
 });

@@ -21,8 +21,10 @@ export async function startApi(config: Config): Promise<{ server: Server; close(
   return {
     server,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
+      // Stop accepting, drop idle keep-alive sockets, and let requests in progress finish.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
       await temporal.connection.close();
       await db.destroy();
     },

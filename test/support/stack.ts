@@ -104,8 +104,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         await workerDone;
       }
       await nativeConnection?.close();
-      await new Promise((resolve) => server.close(resolve));
+      const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
+      await closed;
       await connection.close();
       await db.destroy();
       await sim.close();
