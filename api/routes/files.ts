@@ -11,14 +11,13 @@ import {
   TERMINAL_STATUSES,
   UPLOAD_PURPOSES,
   type FileDeleted,
-  type ListPage,
   type FileObject,
 } from '../../src/shared/openai';
 import type { AppDeps } from '../app';
 import type { AuthState } from '../auth';
 import { ApiError, badRequest, notFound } from '../errors';
 import { spoolMultipart } from '../multipart';
-import { parseLimit, parseOrder } from '../query';
+import { listBody, parseCursor, parseLimit, parseOrder } from '../query';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -112,27 +111,12 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
     const qb = files.createQueryBuilder('f').where('f.owner = :tenantId', { tenantId });
     if (typeof ctx.query.purpose === 'string')
       qb.andWhere('f.purpose = :purpose', { purpose: ctx.query.purpose });
-    let after = null;
-    if (typeof ctx.query.after === 'string') {
-      after = isFileId(ctx.query.after)
-        ? await files.findOneBy({ id: ctx.query.after, owner: tenantId })
-        : null;
-      if (!after)
-        throw badRequest(
-          `No such File object for 'after': ${ctx.query.after.slice(0, 200)}`,
-          'after',
-          'invalid_cursor',
-        );
-    }
+    const after = await parseCursor(ctx.query.after, 'File', isFileId, (id) =>
+      files.findOneBy({ id, owner: tenantId }),
+    );
     const { rows, hasMore } = await page(qb, { limit, order, after });
     const data = rows.map(toFileObject);
-    ctx.body = {
-      object: 'list',
-      data,
-      first_id: data[0]?.id ?? null,
-      last_id: data.at(-1)?.id ?? null,
-      has_more: hasMore,
-    } satisfies ListPage<FileObject>;
+    ctx.body = listBody(data, hasMore);
   });
 
   router.get('/files/:id', async (ctx) => {
