@@ -30,6 +30,13 @@ export interface FileDeleted {
   deleted: boolean;
 }
 
+/** Answer of DELETE /v1/batches/{id}, an extension kept from the original BESH. */
+export interface BatchDeleted {
+  id: string;
+  object: 'batch';
+  deleted: boolean;
+}
+
 export const BATCH_STATUSES = [
   'validating',
   'failed',

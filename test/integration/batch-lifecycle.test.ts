@@ -117,6 +117,33 @@ describe('Batch lifecycle: validation, live progress, cancel, expiry', function 
     assert.ok(err.length > 0 && err.every((l) => l.error?.code === 'batch_expired'));
   });
 
+  it('deletes a batch (cancelling it first when running) with its result files, keeping the input', async () => {
+    const input = batchLines(300);
+    const created = await createBatch(s.openai, toJsonl(input));
+    await waitForBatch(s.openai, created.id, { until: (b) => b.request_counts!.completed >= 10 });
+    const del = (key: string) =>
+      fetch(`${s.baseURL}/batches/${created.id}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${key}` },
+      });
+    assert.equal((await del(s.keyB)).status, 404, "another tenant's delete finds nothing");
+    assert.equal((await s.openai.batches.retrieve(created.id)).id, created.id);
+    const res = await del(s.keyA);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { id: created.id, object: 'batch', deleted: true });
+    const gone = await s.openai.batches.retrieve(created.id).catch((e: unknown) => e);
+    assert.ok(gone instanceof OpenAI.NotFoundError);
+    const files = (await s.openai.files.list()).data;
+    assert.ok(
+      files.some((f) => f.id === created.input_file_id),
+      'the input file stays',
+    );
+    assert.ok(
+      !files.some((f) => f.purpose === 'batch_output' && f.filename.startsWith(created.id)),
+      'results are gone',
+    );
+  });
+
   it('waits for a MAX_CONCURRENT_BATCHES slot in creation order', async () => {
     const t = await startStack({
       env: { MAX_CONCURRENT_BATCHES: '1' },
