@@ -13,4 +13,6 @@ export interface ActivityDeps {
   partsRoot: string;
   limiter: FairLimiter;
   upstream: Upstream;
+  /** Aborted when the worker begins to shut down: chunks stop starting requests and hand over the rest. */
+  draining: AbortSignal;
 }

@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { ChunkProgressEntity } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import type { Chunk } from '../temporal/shared';
@@ -29,7 +30,8 @@ const PROGRESS_EVERY_MS = 1000;
 /**
  * Sends one chunk's requests upstream, at most MAX_WORKERS at a time per worker (shared fairly between batches),
  * appending each result to the chunk's part files. A retried attempt first reads those files and skips every
- * custom_id already answered, so a killed worker costs only the requests that were in flight.
+ * custom_id already answered, so a killed worker costs only the requests that were in flight, and a worker
+ * asked to shut down finishes its in-flight requests and hands the rest of the chunk to another worker.
  */
 export function processChunkActivity(deps: ActivityDeps) {
   return async function processChunk(input: ProcessChunkInput): Promise<ChunkResult> {
@@ -71,15 +73,29 @@ export function processChunkActivity(deps: ActivityDeps) {
       ctx.heartbeat(checkpoint());
       const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
       const acquireSlot = () => deps.limiter.acquire(batchId, signal);
+      // While the worker drains, no new request starts; those in flight finish and are written.
+      const stopStarting = AbortSignal.any([signal, deps.draining]);
+      let drained = false;
       for await (const { line } of readLines(source)) {
         if (signal.aborted || failure) break;
+        if (deps.draining.aborted) {
+          drained = true;
+          break;
+        }
         const text = line.toString('utf8');
         if (!text.trim()) continue;
         // Validation already proved every line well-formed; a line that is not is an infrastructure fault.
         const request = JSON.parse(text) as { custom_id: string; body: unknown };
         if (tally.done.has(request.custom_id)) continue;
         // Hold the reader until a slot is free, so at most MAX_WORKERS parsed requests exist at once.
-        const release = await acquireSlot();
+        const release = await deps.limiter.acquire(batchId, stopStarting).catch((err: unknown) => {
+          if (signal.aborted || !deps.draining.aborted) throw err;
+          return null;
+        });
+        if (!release) {
+          drained = true;
+          break;
+        }
         let first = true;
         const slot = () => (first ? ((first = false), Promise.resolve(release)) : acquireSlot());
         const task: Promise<void> = send(request.custom_id, JSON.stringify(request.body), slot, tally)
@@ -92,6 +108,14 @@ export function processChunkActivity(deps: ActivityDeps) {
       await Promise.all(inFlight);
       signal.throwIfAborted(); // the SDK's own CancelledFailure, rather than a request's AbortError
       if (failure) throw failure;
+      if (drained) {
+        throw ApplicationFailure.create({
+          type: 'WorkerDraining',
+          message: 'the worker is shutting down; the chunk resumes on another worker',
+          nextRetryDelay: '1s',
+          category: ApplicationFailureCategory.BENIGN,
+        });
+      }
     } finally {
       clearInterval(beat);
       await Promise.all(inFlight);

@@ -11,7 +11,7 @@ export interface UpstreamOptions {
   apiKey?: string;
   timeoutMs: number;
   maxRetries: number;
-  /** First backoff step; doubles per attempt with full jitter, capped at maxBackoffMs. */
+  /** First backoff step; doubles per attempt (capped at maxBackoffMs), half of it fixed and half jitter. */
   backoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -123,7 +123,9 @@ export class Upstream {
         release();
       }
       if (!retryable || attempt >= this.opts.maxRetries) return outcome;
-      const backoff = Math.random() * Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
+      // "Equal jitter": the fixed half guarantees that 8 retries outlast a 30-second outage of the pool.
+      const step = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
+      const backoff = step / 2 + (Math.random() * step) / 2;
       // Retry-After is honoured, but a server asking for hours must not park a batch that long.
       await sleep(Math.max(Math.min(wait ?? 0, MAX_RETRY_AFTER_MS), backoff), undefined, { signal });
     }

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import type { Config } from '../src/config';
 import { ApiError, badRequest } from './errors';
 
 export interface SpooledUpload {
@@ -14,6 +15,9 @@ export interface SpooledUpload {
 }
 
 const MB = 1024 * 1024;
+/** Where uploads are spooled while they arrive. */
+export const spoolDir = (config: Pick<Config, 'dataDir'>) => path.join(config.dataDir, 'spool');
+
 export const formatLimit = (bytes: number) =>
   bytes >= MB ? `${Math.round(bytes / MB)} MB` : `${bytes} bytes`;
 

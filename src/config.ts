@@ -99,7 +99,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxLineBytes: int('MAX_LINE_BYTES', 10 * MB, 64),
     maxBatchRequests: int('MAX_BATCH_REQUESTS', 50000, 1),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 600_000, 100),
-    requestMaxRetries: int('REQUEST_MAX_RETRIES', 6, 0, 100),
+    requestMaxRetries: int('REQUEST_MAX_RETRIES', 8, 0, 100),
     completionWindowMinSeconds: windowMin,
     completionWindowMaxSeconds: windowMax,
     heartbeatTimeoutSeconds: int('HEARTBEAT_TIMEOUT_SECONDS', 30, 1),

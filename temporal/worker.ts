@@ -39,6 +39,7 @@ export async function createBatchWorker(
     timeoutMs: config.requestTimeoutMs,
     maxRetries: config.requestMaxRetries,
   });
+  const draining = new AbortController();
   const activities = createActivities({
     config,
     db: deps.db,
@@ -46,6 +47,7 @@ export async function createBatchWorker(
     partsRoot: path.join(config.dataDir, 'parts'),
     limiter,
     upstream,
+    draining: draining.signal,
   });
   const worker = await Worker.create({
     connection,
@@ -63,9 +65,14 @@ export async function createBatchWorker(
     limiter,
     upstream,
     async run() {
+      // Shutdown may come from a signal (the SDK's runtime handles SIGINT/SIGTERM) or from shutdown().
+      const watch = setInterval(() => {
+        if (worker.getState() !== 'RUNNING' && worker.getState() !== 'INITIALIZED') draining.abort();
+      }, 100);
       try {
         await worker.run();
       } finally {
+        clearInterval(watch);
         await upstream.close();
         if (!deps.connection) await connection.close();
       }

@@ -1,5 +1,4 @@
 import Router from '@koa/router';
-import path from 'node:path';
 import { In, Not } from 'typeorm';
 import { BatchEntity, FileEntity, type FileRow } from '../../src/db/entities';
 import { page } from '../../src/db/paginate';
@@ -16,7 +15,7 @@ import {
 import type { AppDeps } from '../app';
 import type { AuthState } from '../auth';
 import { ApiError, badRequest, notFound } from '../errors';
-import { spoolMultipart } from '../multipart';
+import { spoolDir, spoolMultipart } from '../multipart';
 import { listBody, parseCursor, parseLimit, parseOrder } from '../query';
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -57,8 +56,10 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
   };
 
   router.post('/files', async (ctx) => {
-    const spoolDir = path.join(config.dataDir, 'spool');
-    const upload = await spoolMultipart(ctx.req, { maxFileBytes: config.maxUploadBytes, spoolDir });
+    const upload = await spoolMultipart(ctx.req, {
+      maxFileBytes: config.maxUploadBytes,
+      spoolDir: spoolDir(config),
+    });
     try {
       const purpose = upload.fields.purpose;
       if (!upload.file)
@@ -78,7 +79,7 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
       const { bytes } = await ingestSpooled(upload.file.path, id, JSONL_PURPOSES.has(purpose), blobs, {
         maxBytes: config.maxUploadBytes,
         maxLineBytes: config.maxLineBytes,
-        tmpDir: spoolDir,
+        tmpDir: spoolDir(config),
       }).catch((err: unknown) => {
         if (err instanceof UploadError) throw new ApiError(err.status, err.message, err.code, err.param);
         throw err;

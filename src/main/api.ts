@@ -2,14 +2,20 @@ import type { Server } from 'node:http';
 import { createApp } from '../../api/app';
 import { connectClient } from '../../temporal/client';
 import { loadConfig, type Config } from '../config';
+import { removeOlderThan } from '../storage/local-blob-store';
+import { spoolDir } from '../../api/multipart';
 import { ensureApiKey, onShutdown, openServices } from './services';
+
+const STALE_UPLOAD_MS = 60 * 60 * 1000;
 
 /** Starts the HTTP API; resolves once it listens. */
 export async function startApi(config: Config): Promise<{ server: Server; close(): Promise<void> }> {
   const { db, blobs, keys } = await openServices(config);
   await ensureApiKey(config, keys);
-  // Uploads interrupted by a crash leave temp files that nothing else references.
-  await blobs.sweepTemp(60 * 60 * 1000);
+  // Uploads interrupted by a crash leave spool and temp files that nothing references. Only old ones go:
+  // another API process sharing DATA_DIR may be receiving an upload right now.
+  await blobs.sweepTemp(STALE_UPLOAD_MS);
+  await removeOlderThan(spoolDir(config), STALE_UPLOAD_MS);
   const temporal = await connectClient(config);
   const app = createApp({ config, db, blobs, keys, temporal });
   const server = app.listen(config.port, config.host);

@@ -58,17 +58,22 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /** Leftovers of writes interrupted by a crash; safe to remove when nothing is uploading. */
-  async sweepTemp(olderThanMs: number): Promise<number> {
-    const dir = path.join(this.root, '.tmp');
-    let removed = 0;
-    for (const name of await fs.promises.readdir(dir)) {
-      const p = path.join(dir, name);
-      const st = await fs.promises.stat(p).catch(() => null);
-      if (st && Date.now() - st.mtimeMs > olderThanMs) {
-        await fs.promises.rm(p, { force: true });
-        removed++;
-      }
-    }
-    return removed;
+  sweepTemp(olderThanMs: number): Promise<number> {
+    return removeOlderThan(path.join(this.root, '.tmp'), olderThanMs);
   }
+}
+
+/** Deletes the files in `dir` not modified for `olderThanMs`; returns how many. A missing folder is empty. */
+export async function removeOlderThan(dir: string, olderThanMs: number): Promise<number> {
+  let removed = 0;
+  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const p = path.join(dir, name);
+    const st = await fs.promises.stat(p).catch(() => null);
+    if (st?.isFile() && Date.now() - st.mtimeMs > olderThanMs) {
+      await fs.promises.rm(p, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }

@@ -37,6 +37,7 @@ describe('validateInput activity', () => {
       partsRoot: dir,
       limiter: {} as never,
       upstream: {} as never,
+      draining: new AbortController().signal,
     };
     const result: ValidationResult = await new MockActivityEnvironment().run(validateInputActivity(deps), {
       inputFileId: key,
