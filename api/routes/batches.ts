@@ -14,6 +14,17 @@ import type { AuthState } from '../auth';
 import { ApiError, badRequest, notFound } from '../errors';
 import { listBody, parseCursor, parseLimit } from '../query';
 
+const jsonBody = bodyParser({
+  enableTypes: ['json'],
+  jsonLimit: '1mb',
+  encoding: 'utf-8',
+  onError: (err: Error & { status?: number }) => {
+    if (err.status === 413)
+      throw new ApiError(413, 'The request body is too large (at most 1 MB).', 'body_too_large');
+    throw badRequest('We could not parse the JSON body of your request.', null, 'invalid_json');
+  },
+});
+
 /** How long DELETE waits for a running batch to stop before answering 503 (which clients retry). */
 const DELETE_WAIT_MS = 60_000;
 
@@ -30,87 +41,83 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
   const present = async (row: BatchRow): Promise<Batch> =>
     toBatchObject(row, (await liveCounts(db, [row])).get(row.id));
 
-  router.post(
-    '/batches',
-    bodyParser({ enableTypes: ['json'], jsonLimit: '1mb', encoding: 'utf-8' }),
-    async (ctx) => {
-      if (!ctx.is('application/json')) {
-        throw badRequest(
-          'The request body must be JSON (Content-Type: application/json).',
-          null,
-          'invalid_content_type',
-        );
-      }
-      let params;
-      try {
-        params = parseCreateBatch(ctx.request.body, {
-          minWindowSeconds: config.completionWindowMinSeconds,
-          maxWindowSeconds: config.completionWindowMaxSeconds,
-        });
-      } catch (err) {
-        if (err instanceof ParamError) throw badRequest(err.message, err.param, err.code);
-        throw err;
-      }
-      const { tenantId } = ctx.state.principal;
-      const file = isFileId(params.inputFileId)
-        ? await db.getRepository(FileEntity).findOneBy({ id: params.inputFileId, owner: tenantId })
-        : null;
-      if (!file) throw notFound('File', params.inputFileId);
-      if (file.purpose !== 'batch') {
-        throw badRequest(
-          `The input file must have purpose 'batch', not '${file.purpose}'.`,
-          'input_file_id',
-          'invalid_file_purpose',
-        );
-      }
-      const createdAt = Math.floor(Date.now() / 1000);
-      const row: BatchRow = {
-        id: newBatchId(),
+  router.post('/batches', jsonBody, async (ctx) => {
+    if (!ctx.is('application/json')) {
+      throw badRequest(
+        'The request body must be JSON (Content-Type: application/json).',
+        null,
+        'invalid_content_type',
+      );
+    }
+    let params;
+    try {
+      params = parseCreateBatch(ctx.request.body, {
+        minWindowSeconds: config.completionWindowMinSeconds,
+        maxWindowSeconds: config.completionWindowMaxSeconds,
+      });
+    } catch (err) {
+      if (err instanceof ParamError) throw badRequest(err.message, err.param, err.code);
+      throw err;
+    }
+    const { tenantId } = ctx.state.principal;
+    const file = isFileId(params.inputFileId)
+      ? await db.getRepository(FileEntity).findOneBy({ id: params.inputFileId, owner: tenantId })
+      : null;
+    if (!file) throw notFound('File', params.inputFileId);
+    if (file.purpose !== 'batch') {
+      throw badRequest(
+        `The input file must have purpose 'batch', not '${file.purpose}'.`,
+        'input_file_id',
+        'invalid_file_purpose',
+      );
+    }
+    const createdAt = Math.floor(Date.now() / 1000);
+    const row: BatchRow = {
+      id: newBatchId(),
+      owner: tenantId,
+      endpoint: params.endpoint,
+      model: null,
+      inputFileId: file.id,
+      completionWindow: params.completionWindow,
+      status: 'validating',
+      outputFileId: null,
+      errorFileId: null,
+      createdAt,
+      inProgressAt: null,
+      expiresAt: createdAt + params.windowSeconds,
+      finalizingAt: null,
+      completedAt: null,
+      failedAt: null,
+      expiredAt: null,
+      cancellingAt: null,
+      cancelledAt: null,
+      total: 0,
+      completed: 0,
+      failed: 0,
+      inputTokens: 0,
+      cachedTokens: 0,
+      outputTokens: 0,
+      reasoningTokens: 0,
+      metadata: params.metadata,
+      errors: null,
+      outputExpiresAfterSeconds: params.outputExpiresAfterSeconds,
+    };
+    // The row exists before the workflow so its first activity finds it; it goes again if Temporal refuses.
+    await batches.insert({ ...row }); // a copy: insert() writes back the defaults it reads (as strings on PG)
+    try {
+      await startBatchWorkflow(temporal, config.taskQueue, {
+        batchId: row.id,
         owner: tenantId,
-        endpoint: params.endpoint,
-        model: null,
         inputFileId: file.id,
-        completionWindow: params.completionWindow,
-        status: 'validating',
-        outputFileId: null,
-        errorFileId: null,
-        createdAt,
-        inProgressAt: null,
-        expiresAt: createdAt + params.windowSeconds,
-        finalizingAt: null,
-        completedAt: null,
-        failedAt: null,
-        expiredAt: null,
-        cancellingAt: null,
-        cancelledAt: null,
-        total: 0,
-        completed: 0,
-        failed: 0,
-        inputTokens: 0,
-        cachedTokens: 0,
-        outputTokens: 0,
-        reasoningTokens: 0,
-        metadata: params.metadata,
-        errors: null,
-        outputExpiresAfterSeconds: params.outputExpiresAfterSeconds,
-      };
-      // The row exists before the workflow so its first activity finds it; it goes again if Temporal refuses.
-      await batches.insert({ ...row }); // a copy: insert() writes back the defaults it reads (as strings on PG)
-      try {
-        await startBatchWorkflow(temporal, config.taskQueue, {
-          batchId: row.id,
-          owner: tenantId,
-          inputFileId: file.id,
-          endpoint: params.endpoint,
-          expiresAtMs: (createdAt + params.windowSeconds) * 1000,
-        });
-      } catch (err) {
-        await batches.delete({ id: row.id });
-        throw err;
-      }
-      ctx.body = toBatchObject(row);
-    },
-  );
+        endpoint: params.endpoint,
+        expiresAtMs: (createdAt + params.windowSeconds) * 1000,
+      });
+    } catch (err) {
+      await batches.delete({ id: row.id });
+      throw err;
+    }
+    ctx.body = toBatchObject(row);
+  });
 
   router.get('/batches', async (ctx) => {
     const { tenantId } = ctx.state.principal;

@@ -96,6 +96,9 @@ export class JsonlCheck extends Transform {
     if (isBlank(line)) return;
     this.nonBlank++;
     if (!this.opts.requireJsonObjects) return;
+    if (nestsDeeperThan(line, MAX_JSON_DEPTH)) {
+      throw invalidJsonl(`Line ${n} nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     let value: unknown;
     try {
       value = JSON.parse(line.toString('utf8'));
@@ -114,6 +117,29 @@ export class JsonlCheck extends Transform {
 }
 
 const invalidJsonl = (message: string) => new UploadError(400, 'invalid_jsonl', message);
+
+/**
+ * No real request nests this deep, and a line that does could exhaust the stack of JSON.parse or
+ * JSON.stringify later in the worker; checked on the bytes, before parsing.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+function nestsDeeperThan(line: Buffer, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < line.length; i++) {
+    const b = line[i];
+    if (inString) {
+      if (b === 0x5c)
+        i++; // skip the escaped character
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x7b || b === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (b === 0x7d || b === 0x5d) depth--;
+  }
+  return false;
+}
 
 /** Only JSON's own whitespace counts, so a blank line is exactly one JSON.parse would find empty. */
 function isBlank(line: Buffer): boolean {
