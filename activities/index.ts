@@ -1,6 +1,7 @@
 import { admitBatchActivity } from './admission';
 import { setStatusActivity } from './batch-status';
 import type { ActivityDeps } from './deps';
+import { deleteExpiredFilesActivity, sweepScratchActivity } from './cleanup';
 import { cleanupBatchActivity, finalizeBatchActivity } from './finalize';
 import { processChunkActivity } from './process-chunk';
 import { validateInputActivity } from './validate-input';
@@ -14,6 +15,8 @@ export function createActivities(deps: ActivityDeps) {
     processChunk: processChunkActivity(deps),
     finalizeBatch: finalizeBatchActivity(deps),
     cleanupBatch: cleanupBatchActivity(deps),
+    deleteExpiredFiles: deleteExpiredFilesActivity(deps),
+    sweepScratch: sweepScratchActivity(deps),
   };
 }
 

@@ -27,6 +27,7 @@ export interface Config {
   completionWindowMaxSeconds: number;
   heartbeatTimeoutSeconds: number;
   shutdownGraceSeconds: number;
+  cleanupIntervalMinutes: number;
   /** A prebuilt workflow bundle (bundleWorkflowCode output); unset bundles the workflows at worker start. */
   workflowBundlePath: string | undefined;
 }
@@ -105,6 +106,7 @@ export function loadConfig(env: Env = process.env): Config {
     heartbeatTimeoutSeconds: int('HEARTBEAT_TIMEOUT_SECONDS', 30, 1),
     shutdownGraceSeconds: int('SHUTDOWN_GRACE_SECONDS', 30, 0),
     workflowBundlePath: env.WORKFLOW_BUNDLE_PATH?.trim() || undefined,
+    cleanupIntervalMinutes: int('CLEANUP_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
   };
   for (const k of config.seedApiKeys) {
     if (k.length < 16) problems.push('BESH_API_KEYS entries must be at least 16 characters long');

@@ -5,6 +5,7 @@ import { liveCounts, toBatchObject } from '../../src/batches/batch-object';
 import { ParamError, parseCreateBatch } from '../../src/batches/create-params';
 import { BatchEntity, ChunkProgressEntity, FileEntity, type BatchRow } from '../../src/db/entities';
 import { page } from '../../src/db/paginate';
+import { unexpired } from '../../src/files/file-object';
 import { isBatchId, isFileId, newBatchId } from '../../src/shared/ids';
 import { TERMINAL_STATUSES, type Batch, type BatchDeleted } from '../../src/shared/openai';
 import { startBatchWorkflow } from '../../temporal/client';
@@ -61,7 +62,7 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
     }
     const { tenantId } = ctx.state.principal;
     const file = isFileId(params.inputFileId)
-      ? await db.getRepository(FileEntity).findOneBy({ id: params.inputFileId, owner: tenantId })
+      ? await db.getRepository(FileEntity).findOneBy(unexpired({ id: params.inputFileId, owner: tenantId }))
       : null;
     if (!file) throw notFound('File', params.inputFileId);
     if (file.purpose !== 'batch') {

@@ -2,7 +2,12 @@ import Router from '@koa/router';
 import { In, Not } from 'typeorm';
 import { BatchEntity, FileEntity, type FileRow } from '../../src/db/entities';
 import { page } from '../../src/db/paginate';
-import { BATCH_FILE_DEFAULT_TTL_SECONDS, JSONL_PURPOSES, toFileObject } from '../../src/files/file-object';
+import {
+  BATCH_FILE_DEFAULT_TTL_SECONDS,
+  JSONL_PURPOSES,
+  toFileObject,
+  unexpired,
+} from '../../src/files/file-object';
 import { ingestSpooled } from '../../src/files/ingest';
 import { UploadError } from '../../src/files/upload-error';
 import { isFileId, newFileId } from '../../src/shared/ids';
@@ -19,6 +24,8 @@ import { spoolDir, spoolMultipart } from '../multipart';
 import { listBody, parseCursor, parseLimit, parseOrder } from '../query';
 
 const now = () => Math.floor(Date.now() / 1000);
+/** The query-builder twin of `unexpired()`, for alias `f`. */
+const UNEXPIRED = '(f.expiresAt IS NULL OR f.expiresAt > :now)';
 
 function parseExpiresAfter(
   fields: Record<string, string>,
@@ -50,7 +57,7 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
   const router = new Router<AuthState>();
 
   const findOwned = async (id: string, owner: string): Promise<FileRow> => {
-    const row = isFileId(id) ? await files.findOneBy({ id, owner }) : null;
+    const row = isFileId(id) ? await files.findOneBy(unexpired({ id, owner })) : null;
     if (!row) throw notFound('File', id);
     return row;
   };
@@ -109,7 +116,10 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
     const { tenantId } = ctx.state.principal;
     const limit = parseLimit(ctx.query.limit, 10000, 10000);
     const order = parseOrder(ctx.query.order);
-    const qb = files.createQueryBuilder('f').where('f.owner = :tenantId', { tenantId });
+    const qb = files
+      .createQueryBuilder('f')
+      .where('f.owner = :tenantId', { tenantId })
+      .andWhere(UNEXPIRED, { now: now() });
     if (typeof ctx.query.purpose === 'string')
       qb.andWhere('f.purpose = :purpose', { purpose: ctx.query.purpose });
     const after = await parseCursor(ctx.query.after, 'File', isFileId, (id) =>
@@ -152,6 +162,28 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
     await files.delete({ id: row.id });
     await blobs.delete(row.id);
     ctx.body = { id: row.id, object: 'file', deleted: true } satisfies FileDeleted;
+  });
+
+  // BESH extension: what this tenant stores, by purpose (expired files awaiting cleanup are not counted).
+  router.get('/storage', async (ctx) => {
+    const rows: Array<{ purpose: string; files: string | number; bytes: string | number | null }> =
+      await files
+        .createQueryBuilder('f')
+        .select('f.purpose', 'purpose')
+        .addSelect('COUNT(*)', 'files')
+        .addSelect('SUM(f.bytes)', 'bytes')
+        .where('f.owner = :tenantId', { tenantId: ctx.state.principal.tenantId })
+        .andWhere(UNEXPIRED, { now: now() })
+        .groupBy('f.purpose')
+        .getRawMany();
+    const byPurpose = Object.fromEntries(
+      rows.map((r) => [r.purpose, { files: Number(r.files), bytes: Number(r.bytes ?? 0) }]),
+    );
+    const total = rows.reduce(
+      (t, r) => ({ files: t.files + Number(r.files), bytes: t.bytes + Number(r.bytes ?? 0) }),
+      { files: 0, bytes: 0 },
+    );
+    ctx.body = { object: 'storage_usage', ...total, by_purpose: byPurpose };
   });
 
   return router;

@@ -1,3 +1,4 @@
+import { IsNull, MoreThan, type FindOptionsWhere } from 'typeorm';
 import type { FileRow } from '../db/entities';
 import type { FileObject } from '../shared/openai';
 
@@ -17,3 +18,9 @@ export const toFileObject = (row: FileRow): FileObject => ({
 export const JSONL_PURPOSES = new Set<string>(['batch', 'fine-tune', 'evals']);
 
 export const BATCH_FILE_DEFAULT_TTL_SECONDS = 30 * 24 * 3600;
+
+/** Matches files not yet past their `expires_at`: an expired file is gone for clients before cleanup deletes it. */
+export const unexpired = (where: FindOptionsWhere<FileRow>): FindOptionsWhere<FileRow>[] => [
+  { ...where, expiresAt: IsNull() },
+  { ...where, expiresAt: MoreThan(Math.floor(Date.now() / 1000)) },
+];

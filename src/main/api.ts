@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Server } from 'node:http';
 import { createApp } from '../../api/app';
 import { connectClient } from '../../temporal/client';
@@ -9,12 +10,14 @@ import { ensureApiKey, onShutdown, openServices } from './services';
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
 
 /** Starts the HTTP API; resolves once it listens. */
-export async function startApi(config: Config): Promise<{ server: Server; close(): Promise<void> }> {
+export async function startApi(
+  config: Config,
+): Promise<{ server: Server; temporal: Client; close(): Promise<void> }> {
   const { db, blobs, keys } = await openServices(config);
   await ensureApiKey(config, keys);
   // Uploads interrupted by a crash leave spool and temp files that nothing references. Only old ones go:
   // another API process sharing DATA_DIR may be receiving an upload right now.
-  await blobs.sweepTemp(STALE_UPLOAD_MS);
+  await blobs.sweepIncomplete(STALE_UPLOAD_MS);
   await removeOlderThan(spoolDir(config), STALE_UPLOAD_MS);
   const temporal = await connectClient(config);
   const app = createApp({ config, db, blobs, keys, temporal });
@@ -26,6 +29,7 @@ export async function startApi(config: Config): Promise<{ server: Server; close(
   console.log(`BESH API listening on http://${config.host}:${config.port}`);
   return {
     server,
+    temporal,
     async close() {
       // Stop accepting, drop idle keep-alive sockets, and let requests in progress finish.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDevServer } from '../../temporal/dev-server';
+import { ensureCleanupSchedule } from '../../temporal/schedules';
 import { createBatchWorker } from '../../temporal/worker';
 import { loadConfig } from '../config';
 import { startSimulator } from '../simulator/server';
@@ -33,6 +34,7 @@ async function main() {
   const worker = await createBatchWorker(config, { db, blobs });
   const running = worker.run();
   const api = await startApi(config);
+  await ensureCleanupSchedule(api.temporal, config);
   console.log(
     '\nReady. Point the openai SDK at base URL http://%s:%d/v1 (Ctrl-C stops).',
     config.host,

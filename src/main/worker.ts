@@ -1,3 +1,5 @@
+import { connectClient } from '../../temporal/client';
+import { ensureCleanupSchedule } from '../../temporal/schedules';
 import { createBatchWorker } from '../../temporal/worker';
 import { loadConfig } from '../config';
 import { openServices } from './services';
@@ -7,6 +9,9 @@ async function main() {
   const config = loadConfig();
   const { db, blobs } = await openServices(config);
   const { run } = await createBatchWorker(config, { db, blobs });
+  const client = await connectClient(config);
+  await ensureCleanupSchedule(client, config);
+  await client.connection.close();
   console.log(
     `BESH worker polling task queue '${config.taskQueue}' on ${config.temporalAddress}; upstream ${config.vllmBaseUrl}`,
   );

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 
 /**
  * Where file contents live. Keys are opaque ids (validated by the caller and again by the store).
- * The local filesystem store is the only one today; an S3-compatible store fits the same four calls.
+ * The local filesystem store is the only one today; an S3-compatible store fits the same calls.
  */
 export interface BlobStore {
   /** Streams `source` into the blob; the key becomes visible only once the whole stream is stored. */
@@ -13,6 +13,8 @@ export interface BlobStore {
   size(key: string): Promise<number | null>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
+  /** Removes what writes interrupted by a crash left behind, if older than `olderThanMs`; returns how many. */
+  sweepIncomplete(olderThanMs: number): Promise<number>;
 }
 
 export class BlobNotFoundError extends Error {

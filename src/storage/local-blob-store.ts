@@ -58,7 +58,7 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /** Leftovers of writes interrupted by a crash; safe to remove when nothing is uploading. */
-  sweepTemp(olderThanMs: number): Promise<number> {
+  sweepIncomplete(olderThanMs: number): Promise<number> {
     return removeOlderThan(path.join(this.root, '.tmp'), olderThanMs);
   }
 }
