@@ -69,6 +69,28 @@ describe('Batches API: the engine end to end', function () {
     for (const id of ids) await waitForBatch(s.openaiB, id);
   });
 
+  it('isolates tenants: another key can neither see, list, cancel nor delete a batch (404, not 403)', async () => {
+    const mine = await createBatch(s.openai, toJsonl(batchLines(3)));
+    const asB = (path: string, method = 'GET') =>
+      fetch(`${s.baseURL}${path}`, { method, headers: { authorization: `Bearer ${s.keyB}` } });
+    for (const [path, method] of [
+      [`/batches/${mine.id}`, 'GET'],
+      [`/batches/${mine.id}/cancel`, 'POST'],
+      [`/batches/${mine.id}`, 'DELETE'],
+      [`/files/${mine.input_file_id}/content`, 'GET'],
+    ]) {
+      const res = await asB(path, method);
+      assert.equal(res.status, 404, `${method} ${path}`);
+    }
+    const listed = (await (await asB('/batches?limit=100')).json()) as { data: Array<{ id: string }> };
+    assert.ok(!listed.data.some((b) => b.id === mine.id));
+    assert.equal(
+      (await waitForBatch(s.openai, mine.id)).status,
+      'completed',
+      "the owner's batch was untouched",
+    );
+  });
+
   it('rejects bad create parameters synchronously with 400/404', async () => {
     const file = await s.openai.files.create({
       file: await OpenAI.toFile(Buffer.from(toJsonl(batchLines(1))), 'b.jsonl'),
