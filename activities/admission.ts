@@ -1,6 +1,7 @@
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import type { EntityManager } from 'typeorm';
 import { BatchEntity } from '../src/db/entities';
+import { batchQueueWait } from '../src/metrics/registry';
 import type { ActivityDeps } from './deps';
 
 // Names the PostgreSQL advisory lock that serialises admission across API and worker processes.
@@ -35,17 +36,20 @@ export function admitBatchActivity(deps: ActivityDeps) {
         .execute();
       return (result.affected ?? 0) > 0;
     });
-    if (!admitted) {
-      const row = await deps.db
-        .getRepository(BatchEntity)
-        .findOne({ select: { status: true }, where: { id: input.batchId } });
-      if (row?.status !== 'validating') return; // cancelled while waiting: nothing to admit
-      throw ApplicationFailure.create({
-        type: 'BatchQueued',
-        message: `waiting for one of MAX_CONCURRENT_BATCHES=${deps.config.maxConcurrentBatches} slots`,
-        nextRetryDelay: '2s',
-        category: ApplicationFailureCategory.BENIGN, // an expected wait, not an error worth a warning
-      });
+    if (admitted) {
+      const row = await deps.db.getRepository(BatchEntity).findOneBy({ id: input.batchId });
+      if (row) batchQueueWait.observe(Date.now() / 1000 - row.createdAt);
+      return;
     }
+    const row = await deps.db
+      .getRepository(BatchEntity)
+      .findOne({ select: { status: true }, where: { id: input.batchId } });
+    if (row?.status !== 'validating') return; // cancelled while waiting: nothing to admit
+    throw ApplicationFailure.create({
+      type: 'BatchQueued',
+      message: `waiting for one of MAX_CONCURRENT_BATCHES=${deps.config.maxConcurrentBatches} slots`,
+      nextRetryDelay: '2s',
+      category: ApplicationFailureCategory.BENIGN, // an expected wait, not an error worth a warning
+    });
   };
 }

@@ -1,6 +1,8 @@
 import { In, Not } from 'typeorm';
 import { BatchEntity, type BatchRow } from '../src/db/entities';
 import { TERMINAL_STATUSES, type BatchError, type BatchStatus } from '../src/shared/openai';
+import { batchesFinished } from '../src/metrics/registry';
+import { recordOnce } from '../src/stats/record';
 import type { ActivityDeps } from './deps';
 
 export interface SetStatusInput {
@@ -35,6 +37,15 @@ export function setStatusActivity(deps: ActivityDeps) {
     const current = await repo.findOneBy({ id: input.batchId });
     if (!current || TERMINAL_STATUSES.includes(current.status)) return;
     if (stamp && current.status === input.status && current[stamp] !== null) delete patch[stamp];
-    await repo.update({ id: input.batchId, status: Not(In([...TERMINAL_STATUSES])) }, patch);
+    const moved = await repo.update({ id: input.batchId, status: Not(In([...TERMINAL_STATUSES])) }, patch);
+    if (TERMINAL_STATUSES.includes(input.status)) {
+      const now = Math.floor(Date.now() / 1000);
+      // The ledger makes this count once even when the activity is retried after the update above committed.
+      await recordOnce(deps.db, `final:${input.batchId}`, current.owner, now, {
+        [`batches_${input.status}`]: 1,
+        batch_duration_sum: now - current.createdAt,
+      });
+      if ((moved.affected ?? 0) > 0) batchesFinished.inc({ status: input.status });
+    }
   };
 }

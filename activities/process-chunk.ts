@@ -1,14 +1,15 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
-import { ChunkProgressEntity } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import type { Chunk } from '../temporal/shared';
 import { ChunkPartWriter, scanChunkParts, type PartTally } from './chunk-parts';
+import { loadChunkProgress, saveChunkProgress } from './chunk-progress';
 import type { ActivityDeps } from './deps';
 import { addUsage, errorLine, responseLine, usageOf } from './result-lines';
 
 export interface ProcessChunkInput {
   batchId: string;
+  owner: string;
   inputFileId: string;
   endpoint: string;
   chunk: Chunk;
@@ -40,19 +41,18 @@ export function processChunkActivity(deps: ActivityDeps) {
     const signal = ctx.cancellationSignal;
     const tally = await scanChunkParts(deps.partsRoot, batchId, chunk.index);
     const writer = await ChunkPartWriter.open(deps.partsRoot, batchId, chunk.index);
-    const progress = deps.db.getRepository(ChunkProgressEntity);
+    // Latency cannot be recovered from the part files, so a resumed attempt carries on from the saved sums.
+    const saved = await loadChunkProgress(deps.db, batchId, chunk.index);
+    const latency = { latencyMsSum: saved?.latencyMsSum ?? 0, latencyCount: saved?.latencyCount ?? 0 };
     const checkpoint = (): Checkpoint => ({ completed: tally.completed, failed: tally.failed });
     const saveProgress = () =>
-      progress.upsert(
-        {
-          batchId,
-          chunkIndex: chunk.index,
-          completed: tally.completed,
-          failed: tally.failed,
-          ...tally.usage,
-        },
-        ['batchId', 'chunkIndex'],
-      );
+      saveChunkProgress(deps.db, input.owner, batchId, chunk.index, {
+        completed: tally.completed,
+        failed: tally.failed,
+        ...tally.usage,
+        latencyMsSum: Math.round(latency.latencyMsSum),
+        latencyCount: latency.latencyCount,
+      });
     // One generation can take minutes: heartbeat on a timer too, so cancellation still reaches us.
     const beat = setInterval(
       () => ctx.heartbeat(checkpoint()),
@@ -116,13 +116,20 @@ export function processChunkActivity(deps: ActivityDeps) {
           category: ApplicationFailureCategory.BENIGN,
         });
       }
-    } finally {
-      clearInterval(beat);
+    } catch (err) {
+      // Best effort on the way out: the next attempt recounts from the part files anyway.
       await Promise.all(inFlight);
-      await writer.close();
       await saving;
       await saveProgress().catch(() => undefined);
+      throw err;
+    } finally {
+      clearInterval(beat);
+      await writer.close();
     }
+    // On success the totals must land (live counts and stats read them): a failure here retries the chunk,
+    // which finds every request answered and only saves again.
+    await saving;
+    await saveProgress();
     return checkpoint();
 
     async function send(
@@ -132,6 +139,8 @@ export function processChunkActivity(deps: ActivityDeps) {
       t: PartTally,
     ): Promise<void> {
       const outcome = await deps.upstream.send(input.endpoint, body, signal, slot);
+      latency.latencyMsSum += outcome.latencyMs;
+      latency.latencyCount++;
       if (outcome.kind === 'response' && outcome.statusCode < 300) {
         await writer.append(
           'out',

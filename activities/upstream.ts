@@ -5,6 +5,8 @@ export type UpstreamOutcome =
   | { kind: 'response'; statusCode: number; requestId: string; body: unknown }
   | { kind: 'error'; code: string; message: string };
 
+export type AttemptOutcome = 'success' | 'http_error' | 'malformed' | 'timeout' | 'unreachable';
+
 export interface UpstreamOptions {
   /** e.g. http://localhost:8000/v1 */
   baseUrl: string;
@@ -14,6 +16,8 @@ export interface UpstreamOptions {
   /** First backoff step; doubles per attempt (capped at maxBackoffMs), half of it fixed and half jitter. */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** Told about every attempt (for metrics). */
+  onAttempt?: (a: { outcome: AttemptOutcome; statusCode: number | null; latencyMs: number }) => void;
 }
 
 /** Acquires an upstream slot; the returned function releases it. */
@@ -63,7 +67,7 @@ export class Upstream {
     body: string,
     signal: AbortSignal,
     acquireSlot: SlotAcquirer,
-  ): Promise<UpstreamOutcome> {
+  ): Promise<UpstreamOutcome & { latencyMs: number }> {
     const url = this.opts.baseUrl + endpoint.replace(/^\/v1/, '');
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
@@ -72,6 +76,9 @@ export class Upstream {
       let outcome: UpstreamOutcome;
       let retryable: boolean;
       let wait: number | null = null;
+      let kind: AttemptOutcome;
+      let statusCode: number | null = null;
+      const started = performance.now();
       try {
         const res = await request(url, {
           method: 'POST',
@@ -85,8 +92,10 @@ export class Upstream {
           res.headers['x-request-id'] ?? `req_${Math.random().toString(16).slice(2, 14)}`,
         );
         const parsed = parseJson(text);
+        statusCode = res.statusCode;
         if (res.statusCode >= 200 && res.statusCode < 300) {
           retryable = !parsed.ok;
+          kind = parsed.ok ? 'success' : 'malformed';
           outcome = parsed.ok
             ? { kind: 'response', statusCode: res.statusCode, requestId, body: parsed.value }
             : {
@@ -96,6 +105,7 @@ export class Upstream {
               };
         } else {
           retryable = RETRYABLE_STATUS.has(res.statusCode);
+          kind = 'http_error';
           wait = retryAfterMs(res.headers);
           outcome = {
             kind: 'response',
@@ -108,6 +118,7 @@ export class Upstream {
         if (signal.aborted) throw signal.reason ?? err;
         const timedOut = (err as Error).name === 'TimeoutError';
         retryable = true;
+        kind = timedOut ? 'timeout' : 'unreachable';
         outcome = timedOut
           ? {
               kind: 'error',
@@ -122,7 +133,9 @@ export class Upstream {
       } finally {
         release();
       }
-      if (!retryable || attempt >= this.opts.maxRetries) return outcome;
+      const latencyMs = performance.now() - started;
+      this.opts.onAttempt?.({ outcome: kind, statusCode, latencyMs });
+      if (!retryable || attempt >= this.opts.maxRetries) return { ...outcome, latencyMs };
       // "Equal jitter": the fixed half guarantees that 8 retries outlast a 30-second outage of the pool.
       const step = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
       const backoff = step / 2 + (Math.random() * step) / 2;

@@ -8,8 +8,10 @@ import type { BlobStore } from '../src/storage/blob-store';
 import { requireApiKey, type AuthState } from './auth';
 import { errorHandler, routeNotFound } from './errors';
 import { batchesRouter } from './routes/batches';
+import { dashboardRouter } from './routes/dashboard';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
+import { metricsRouter } from './routes/metrics';
 
 export interface AppDeps {
   config: Config;
@@ -28,14 +30,15 @@ export function createApp(deps: AppDeps): Koa<AuthState> {
   app.silent = true;
   app.use(errorHandler(log));
 
-  const health = healthRouter(deps);
-  app.use(health.routes());
+  app.use(healthRouter(deps).routes());
+  app.use(metricsRouter(deps).routes());
 
   const v1 = new Router<AuthState>({ prefix: '/v1' });
   v1.use(requireApiKey(deps.keys));
   const files = filesRouter(deps);
   v1.use(files.routes());
   v1.use(batchesRouter(deps).routes());
+  v1.use(dashboardRouter(deps).routes());
   app.use(v1.routes());
   app.use(v1.allowedMethods({ throw: true }));
 

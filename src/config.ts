@@ -28,6 +28,8 @@ export interface Config {
   heartbeatTimeoutSeconds: number;
   shutdownGraceSeconds: number;
   cleanupIntervalMinutes: number;
+  /** A worker serves Prometheus metrics on this port when set (the API serves them at /metrics). */
+  workerMetricsPort: number | undefined;
   /** A prebuilt workflow bundle (bundleWorkflowCode output); unset bundles the workflows at worker start. */
   workflowBundlePath: string | undefined;
 }
@@ -107,6 +109,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceSeconds: int('SHUTDOWN_GRACE_SECONDS', 30, 0),
     workflowBundlePath: env.WORKFLOW_BUNDLE_PATH?.trim() || undefined,
     cleanupIntervalMinutes: int('CLEANUP_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
+    workerMetricsPort: env.WORKER_METRICS_PORT?.trim() ? int('WORKER_METRICS_PORT', 9464, 1, 65535) : undefined,
   };
   for (const k of config.seedApiKeys) {
     if (k.length < 16) problems.push('BESH_API_KEYS entries must be at least 16 characters long');

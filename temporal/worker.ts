@@ -6,6 +6,7 @@ import { createActivities } from '../activities';
 import { FairLimiter } from '../activities/fair-limiter';
 import { Upstream } from '../activities/upstream';
 import type { Config } from '../src/config';
+import { trackInFlight, upstreamLatency, upstreamRequests } from '../src/metrics/registry';
 import type { BlobStore } from '../src/storage/blob-store';
 import { compiledBundlePath } from './bundle';
 
@@ -38,7 +39,12 @@ export async function createBatchWorker(
     apiKey: config.vllmApiKey,
     timeoutMs: config.requestTimeoutMs,
     maxRetries: config.requestMaxRetries,
+    onAttempt: ({ outcome, statusCode, latencyMs }) => {
+      upstreamRequests.inc({ outcome, status_code: statusCode === null ? 'none' : String(statusCode) });
+      upstreamLatency.observe({ outcome }, latencyMs / 1000);
+    },
   });
+  trackInFlight(() => limiter.active);
   const draining = new AbortController();
   const activities = createActivities({
     config,

@@ -193,6 +193,7 @@ async function runChunks(
       running++;
       const p = processChunk({
         batchId: input.batchId,
+        owner: input.owner,
         inputFileId: input.inputFileId,
         endpoint: input.endpoint,
         chunk,

@@ -7,6 +7,7 @@ import { BatchEntity, ChunkProgressEntity, FileEntity, type BatchRow } from '../
 import { page } from '../../src/db/paginate';
 import { unexpired } from '../../src/files/file-object';
 import { isBatchId, isFileId, newBatchId } from '../../src/shared/ids';
+import { recordOnce } from '../../src/stats/record';
 import { TERMINAL_STATUSES, type Batch, type BatchDeleted } from '../../src/shared/openai';
 import { startBatchWorkflow } from '../../temporal/client';
 import { cancelUpdate, workflowIdFor } from '../../temporal/shared';
@@ -117,6 +118,7 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
       await batches.delete({ id: row.id });
       throw err;
     }
+    await recordOnce(db, `created:${row.id}`, tenantId, createdAt, { batches_created: 1 });
     ctx.body = toBatchObject(row);
   });
 

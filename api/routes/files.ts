@@ -9,7 +9,9 @@ import {
   unexpired,
 } from '../../src/files/file-object';
 import { ingestSpooled } from '../../src/files/ingest';
+import { storageUsage } from '../../src/files/storage-usage';
 import { UploadError } from '../../src/files/upload-error';
+import { recordOnce } from '../../src/stats/record';
 import { isFileId, newFileId } from '../../src/shared/ids';
 import {
   TERMINAL_STATUSES,
@@ -106,6 +108,7 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
         await blobs.delete(id);
         throw err;
       }
+      await recordOnce(db, `upload:${id}`, row.owner, createdAt, { uploads: 1, upload_bytes: bytes });
       ctx.body = toFileObject(row) satisfies FileObject;
     } finally {
       await upload.cleanup();
@@ -166,24 +169,7 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
 
   // BESH extension: what this tenant stores, by purpose (expired files awaiting cleanup are not counted).
   router.get('/storage', async (ctx) => {
-    const rows: Array<{ purpose: string; files: string | number; bytes: string | number | null }> =
-      await files
-        .createQueryBuilder('f')
-        .select('f.purpose', 'purpose')
-        .addSelect('COUNT(*)', 'files')
-        .addSelect('SUM(f.bytes)', 'bytes')
-        .where('f.owner = :tenantId', { tenantId: ctx.state.principal.tenantId })
-        .andWhere(UNEXPIRED, { now: now() })
-        .groupBy('f.purpose')
-        .getRawMany();
-    const byPurpose = Object.fromEntries(
-      rows.map((r) => [r.purpose, { files: Number(r.files), bytes: Number(r.bytes ?? 0) }]),
-    );
-    const total = rows.reduce(
-      (t, r) => ({ files: t.files + Number(r.files), bytes: t.bytes + Number(r.bytes ?? 0) }),
-      { files: 0, bytes: 0 },
-    );
-    ctx.body = { object: 'storage_usage', ...total, by_purpose: byPurpose };
+    ctx.body = { object: 'storage_usage', ...(await storageUsage(db, ctx.state.principal.tenantId)) };
   });
 
   return router;

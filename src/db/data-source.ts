@@ -4,8 +4,9 @@ import { DataSource } from 'typeorm';
 import type { Config } from '../config';
 import { ENTITIES } from './entities';
 import { Init1764201600000 } from './migrations/1764201600000-Init';
+import { Stats1764201600001 } from './migrations/1764201600001-Stats';
 
-const MIGRATIONS = [Init1764201600000];
+const MIGRATIONS = [Init1764201600000, Stats1764201600001];
 
 /** PostgreSQL when DATABASE_URL is set, otherwise the embedded SQLite file. Schema comes from migrations only. */
 export function createDataSource(

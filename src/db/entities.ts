@@ -142,6 +142,8 @@ export interface ChunkProgressRow extends UsageColumns {
   chunkIndex: number;
   completed: number;
   failed: number;
+  latencyMsSum: number;
+  latencyCount: number;
 }
 
 export const ChunkProgressEntity = new EntitySchema<ChunkProgressRow>({
@@ -153,6 +155,8 @@ export const ChunkProgressEntity = new EntitySchema<ChunkProgressRow>({
     completed: { ...counter },
     failed: { ...counter },
     ...usageColumns,
+    latencyMsSum: { name: 'latency_ms_sum', ...counter },
+    latencyCount: { name: 'latency_count', ...counter },
   },
 });
 

@@ -1,0 +1,203 @@
+import Router from '@koa/router';
+import { In, Not } from 'typeorm';
+import { liveCounts, toBatchObject } from '../../src/batches/batch-object';
+import { BatchEntity, type BatchRow } from '../../src/db/entities';
+import { page } from '../../src/db/paginate';
+import { storageUsage } from '../../src/files/storage-usage';
+import { isBatchId } from '../../src/shared/ids';
+import { BATCH_STATUSES, TERMINAL_STATUSES, type Batch } from '../../src/shared/openai';
+import { BUCKET_SECONDS, bucketOf, STAT_COLUMNS, type StatColumn } from '../../src/stats/columns';
+import type { AppDeps } from '../app';
+import type { AuthState } from '../auth';
+import { badRequest, notFound } from '../errors';
+import { listBody, parseCursor, parseLimit } from '../query';
+
+const DAY = 24 * 3600;
+const iso = (unix: number | null) => (unix === null ? null : new Date(unix * 1000).toISOString());
+
+/** A batch as the dashboard shows it: the OpenAI object plus progress, ETA, timing and its Temporal UI link. */
+export interface BatchView {
+  id: string;
+  status: Batch['status'];
+  endpoint: string;
+  model: string | null;
+  input_file_id: string;
+  output_file_id: string | null;
+  error_file_id: string | null;
+  metadata: Record<string, string> | null;
+  request_counts: Batch['request_counts'];
+  usage: { input_tokens: number; output_tokens: number; total_tokens: number };
+  percent: number;
+  eta_seconds: number | null;
+  created_at: string;
+  in_progress_at: string | null;
+  finalizing_at: string | null;
+  completed_at: string | null;
+  failed_at: string | null;
+  expired_at: string | null;
+  cancelling_at: string | null;
+  cancelled_at: string | null;
+  duration_seconds: number | null;
+  temporal_url: string;
+}
+
+function toView(b: Batch, temporalUrl: string, now: number): BatchView {
+  const { total, completed, failed } = b.request_counts;
+  const done = completed + failed;
+  const finishedAt = b.completed_at ?? b.failed_at ?? b.expired_at ?? b.cancelled_at;
+  let eta: number | null = null;
+  if (b.status === 'in_progress' && b.in_progress_at && done > 0 && total > done) {
+    const rate = done / Math.max(1, now - b.in_progress_at);
+    eta = Math.round((total - done) / rate);
+  }
+  return {
+    id: b.id,
+    status: b.status,
+    endpoint: b.endpoint,
+    model: b.model,
+    input_file_id: b.input_file_id,
+    output_file_id: b.output_file_id,
+    error_file_id: b.error_file_id,
+    metadata: b.metadata,
+    request_counts: b.request_counts,
+    usage: {
+      input_tokens: b.usage.input_tokens,
+      output_tokens: b.usage.output_tokens,
+      total_tokens: b.usage.total_tokens,
+    },
+    percent: total > 0 ? Math.floor((100 * done) / total) : b.status === 'completed' ? 100 : 0,
+    eta_seconds: eta,
+    created_at: iso(b.created_at)!,
+    in_progress_at: iso(b.in_progress_at),
+    finalizing_at: iso(b.finalizing_at),
+    completed_at: iso(b.completed_at),
+    failed_at: iso(b.failed_at),
+    expired_at: iso(b.expired_at),
+    cancelling_at: iso(b.cancelling_at),
+    cancelled_at: iso(b.cancelled_at),
+    duration_seconds: finishedAt ? finishedAt - b.created_at : null,
+    temporal_url: `${temporalUrl}/workflows/${encodeURIComponent(b.id)}`,
+  };
+}
+
+/** JSON behind the dashboard page. Charts and cards read the 15-minute stats buckets, never batches or lines. */
+export function dashboardRouter(deps: AppDeps): Router<AuthState> {
+  const { db, config } = deps;
+  const batches = db.getRepository(BatchEntity);
+  const temporalUrl = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}`;
+  const router = new Router<AuthState>({ prefix: '/dashboard' });
+
+  /** The owner's last 96 buckets, oldest first, with empty ones filled in. */
+  const buckets = async (owner: string, now: number) => {
+    const since = bucketOf(now) - DAY + BUCKET_SECONDS;
+    const rows: Array<Record<string, string | number>> = await db
+      .createQueryBuilder()
+      .select(['bucket_start', ...STAT_COLUMNS])
+      .from('stats_buckets', 's')
+      .where('owner = :owner AND bucket_start >= :since', { owner, since })
+      .getRawMany();
+    const byStart = new Map(rows.map((r) => [Number(r.bucket_start), r]));
+    return Array.from({ length: DAY / BUCKET_SECONDS }, (_, i) => {
+      const start = since + i * BUCKET_SECONDS;
+      const r = byStart.get(start);
+      const get = (c: StatColumn) => Number(r?.[c] ?? 0);
+      return { start, get };
+    });
+  };
+  const present = async (rows: BatchRow[]) => {
+    const live = await liveCounts(db, rows);
+    const now = Math.floor(Date.now() / 1000);
+    return rows.map((r) => toView(toBatchObject(r, live.get(r.id)), temporalUrl, now));
+  };
+
+  router.get('/throughput', async (ctx) => {
+    const data = (await buckets(ctx.state.principal.tenantId, Math.floor(Date.now() / 1000))).map((b) => ({
+      start: iso(b.start),
+      requests_succeeded: b.get('requests_succeeded'),
+      requests_failed: b.get('requests_failed'),
+      input_tokens: b.get('input_tokens'),
+      output_tokens: b.get('output_tokens'),
+      mean_upstream_latency_ms: b.get('latency_count')
+        ? Math.round(b.get('latency_ms_sum') / b.get('latency_count'))
+        : null,
+    }));
+    ctx.body = { object: 'dashboard.throughput', bucket_seconds: BUCKET_SECONDS, data };
+  });
+
+  router.get('/uploads', async (ctx) => {
+    const data = (await buckets(ctx.state.principal.tenantId, Math.floor(Date.now() / 1000))).map((b) => ({
+      start: iso(b.start),
+      uploads: b.get('uploads'),
+      bytes: b.get('upload_bytes'),
+    }));
+    ctx.body = { object: 'dashboard.uploads', bucket_seconds: BUCKET_SECONDS, data };
+  });
+
+  router.get('/summary', async (ctx) => {
+    const owner = ctx.state.principal.tenantId;
+    const now = Math.floor(Date.now() / 1000);
+    const all = await buckets(owner, now);
+    const sum = (c: StatColumn) => all.reduce((t, b) => t + b.get(c), 0);
+    const finished = ['completed', 'failed', 'cancelled', 'expired'].map((s) =>
+      sum(`batches_${s}` as StatColumn),
+    );
+    const finishedCount = finished.reduce((a, b) => a + b, 0);
+    const requests = sum('requests_succeeded') + sum('requests_failed');
+    ctx.body = {
+      object: 'dashboard.summary',
+      since: iso(all[0].start),
+      until: iso(now),
+      batches: {
+        created: sum('batches_created'),
+        completed: finished[0],
+        failed: finished[1],
+        cancelled: finished[2],
+        expired: finished[3],
+        running: await batches.countBy({ owner, status: Not(In([...TERMINAL_STATUSES])) }),
+      },
+      requests: {
+        succeeded: sum('requests_succeeded'),
+        failed: sum('requests_failed'),
+        error_rate: requests ? sum('requests_failed') / requests : null,
+      },
+      tokens: {
+        input: sum('input_tokens'),
+        output: sum('output_tokens'),
+        total: sum('input_tokens') + sum('output_tokens'),
+      },
+      mean_batch_duration_seconds: finishedCount
+        ? Math.round(sum('batch_duration_sum') / finishedCount)
+        : null,
+      storage: await storageUsage(db, owner).then(({ files, bytes }) => ({ files, bytes })),
+    };
+  });
+
+  router.get('/batches', async (ctx) => {
+    const { tenantId } = ctx.state.principal;
+    const limit = parseLimit(ctx.query.limit, 20, 100);
+    const status = ctx.query.status;
+    if (status !== undefined && !(BATCH_STATUSES as readonly unknown[]).includes(status)) {
+      throw badRequest(
+        `Invalid 'status': expected one of ${BATCH_STATUSES.join(', ')}.`,
+        'status',
+        'invalid_value',
+      );
+    }
+    const after = await parseCursor(ctx.query.after, 'Batch', isBatchId, (id) =>
+      batches.findOneBy({ id, owner: tenantId }),
+    );
+    const qb = batches.createQueryBuilder('b').where('b.owner = :tenantId', { tenantId });
+    if (status) qb.andWhere('b.status = :status', { status });
+    const { rows, hasMore } = await page(qb, { limit, order: 'desc', after });
+    ctx.body = listBody(await present(rows), hasMore);
+  });
+
+  router.get('/batches/:id', async (ctx) => {
+    const id = ctx.params.id;
+    const row = isBatchId(id) ? await batches.findOneBy({ id, owner: ctx.state.principal.tenantId }) : null;
+    if (!row) throw notFound('Batch', id);
+    ctx.body = (await present([row]))[0];
+  });
+
+  return router;
+}

@@ -1,0 +1,69 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * One registry per process. The API exposes it at /metrics; a worker on WORKER_METRICS_PORT. In `make demo`
+ * both live in one process, so one scrape sees everything.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'besh_' });
+
+export const upstreamRequests = new Counter({
+  name: 'besh_upstream_requests_total',
+  help: 'Upstream HTTP attempts by outcome and status code (retries count separately).',
+  labelNames: ['outcome', 'status_code'] as const,
+  registers: [registry],
+});
+
+export const upstreamLatency = new Histogram({
+  name: 'besh_upstream_request_duration_seconds',
+  help: 'Time of one upstream attempt, from sending to the whole body received.',
+  labelNames: ['outcome'] as const,
+  buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+  registers: [registry],
+});
+
+let readInFlight: () => number = () => 0;
+/** The worker tells the gauge where to read its in-flight count; read at scrape time, never per request. */
+export const trackInFlight = (read: () => number) => {
+  readInFlight = read;
+};
+
+new Gauge({
+  name: 'besh_upstream_in_flight',
+  help: 'Upstream requests in flight in this worker process (at most MAX_WORKERS).',
+  registers: [registry],
+  collect() {
+    this.set(readInFlight());
+  },
+});
+
+export const batchQueueWait = new Histogram({
+  name: 'besh_batch_queue_wait_seconds',
+  help: 'From batch creation to in_progress: validation plus the wait for a MAX_CONCURRENT_BATCHES slot.',
+  buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+  registers: [registry],
+});
+
+export const batchesFinished = new Counter({
+  name: 'besh_batches_finished_total',
+  help: 'Batches that reached a final status, by status.',
+  labelNames: ['status'] as const,
+  registers: [registry],
+});
+
+let readRunningBatches: () => Promise<Record<string, number>> = async () => ({});
+/** The API tells the gauge how to count unfinished batches; counted at scrape time. */
+export const trackRunningBatches = (read: () => Promise<Record<string, number>>) => {
+  readRunningBatches = read;
+};
+
+new Gauge({
+  name: 'besh_batches',
+  help: 'Batches not yet finished, by status, across all tenants.',
+  labelNames: ['status'] as const,
+  registers: [registry],
+  async collect() {
+    this.reset();
+    for (const [status, n] of Object.entries(await readRunningBatches())) this.set({ status }, n);
+  },
+});
