@@ -29,6 +29,16 @@ $(PYVENV):
 
 tools: $(NODE_STAMP) $(TEMPORAL_CLI) $(PYVENV) ## Install Node dependencies, the pinned Temporal CLI and the Python SDK venv
 
+# Debian's Chromium for the dashboard's browser test (playwright-core's own browser download does not work here).
+browser-tools: ## Install Debian's chromium with apt-get when /usr/bin/chromium is missing (dashboard page test)
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "browser-tools: installing chromium with apt-get"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+	fi
+
+.PHONY: browser-tools
+
 build: $(NODE_STAMP) ## Compile TypeScript to dist/
 	npx tsc -p tsconfig.build.json
 	node dist/temporal/bundle.js
@@ -48,9 +58,12 @@ worker: tools build ## Run only a batch worker
 simulator: $(NODE_STAMP) ## Run the vLLM simulator on :8000 (SIM_* variables or flags after ARGS=)
 	npx ts-node src/simulator/main.ts $(ARGS)
 
-test: tools ## Run the whole suite on PostgreSQL, then a smoke run on SQLite
+test: tools browser-tools deploy-tools ## Run the whole suite on PostgreSQL, then a smoke run on SQLite
 	BESH_TEST_DB=postgres npx mocha 'test/**/*.test.ts'
 	BESH_TEST_DB=sqlite npx mocha --grep @smoke 'test/**/*.test.ts'
+
+test-load: tools ## Ten 5,000-request batches at once with 50 polling clients (reports poll latency p50/p99)
+	BESH_TEST_DB=postgres npx mocha test/load/load.test.ts
 
 lint: $(NODE_STAMP) ## Type-check, lint and check formatting
 	npx tsc -p tsconfig.json --noEmit
@@ -63,4 +76,85 @@ format: $(NODE_STAMP) ## Format the code
 clean: ## Remove build output and test output (keeps data/)
 	rm -rf dist test-output
 
-.PHONY: help tools build demo dev api worker simulator test lint format clean
+.PHONY: help tools build demo dev api worker simulator test test-load lint format clean
+
+# --- Deployment: docker compose, one GPU or eight behind nginx (README "Deployment") ----------------------------
+# `docker compose` (v2) when the plugin is installed, otherwise the standalone `docker-compose`.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+COMPOSE_1GPU = $(COMPOSE) -f docker-compose.yml
+COMPOSE_8GPU = $(COMPOSE) -f docker-compose.8gpu.yml
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Seconds `make health` keeps retrying before it fails (quick-start waits for vLLM to load the model).
+HEALTH_WAIT ?= 0
+QUICK_START_WAIT ?= 1800
+
+deploy-tools: ## Install nginx and docker-compose with apt-get when missing (check-deploy, nginx pool test)
+	@missing=""; \
+	{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 || missing="$$missing nginx"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  echo "deploy-tools: installing$$missing with apt-get"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+check-deploy: deploy-tools ## Validate both compose files (docker-compose config), the nginx config (nginx -t) and env checks
+	@scripts/check-deploy.sh
+
+test-deploy: tools deploy-tools ## Run the nginx pool test: a batch through Debian's nginx in front of eight simulators
+	BESH_TEST_DB=postgres npx mocha test/integration/nginx-pool.test.ts
+
+check-env: ## Create .env from env.example when missing (with a random POSTGRES_PASSWORD)
+	@scripts/check-env.sh
+
+validate-env: check-env ## Name each variable in .env that is missing or still a placeholder
+	@scripts/validate-env.sh .env
+
+quick-start: validate-env ## One GPU: check .env, start the stack, wait until every service is healthy
+	$(COMPOSE_1GPU) up -d --build --remove-orphans
+	@$(MAKE) --no-print-directory health HEALTH_WAIT=$(QUICK_START_WAIT)
+
+up: validate-env ## One GPU: start the stack in the background (builds the BESH image when missing)
+	$(COMPOSE_1GPU) up -d --remove-orphans
+
+down: ## One GPU: stop and remove the containers (volumes are kept)
+	$(COMPOSE_1GPU) down --remove-orphans
+
+rebuild: validate-env ## One GPU: rebuild the BESH image and recreate what changed
+	$(COMPOSE_1GPU) build --pull
+	$(COMPOSE_1GPU) up -d --remove-orphans
+
+logs: ## One GPU: follow the logs (SERVICE=worker for one service)
+	$(COMPOSE_1GPU) logs -f --tail=200 $(SERVICE)
+
+health: ## One GPU: fail unless the API, vLLM, the Temporal UI and the worker are healthy
+	@COMPOSE="$(COMPOSE_1GPU)" HEALTH_WAIT=$(HEALTH_WAIT) scripts/deploy-health.sh 1gpu
+
+status: ## One GPU: list the containers and their health
+	$(COMPOSE_1GPU) ps
+
+quick-start-8gpu: validate-env ## Eight GPUs behind nginx: check .env, start, wait until healthy
+	$(COMPOSE_8GPU) up -d --build --remove-orphans
+	@$(MAKE) --no-print-directory health-8gpu HEALTH_WAIT=$(QUICK_START_WAIT)
+
+up-8gpu: validate-env ## Eight GPUs: start the stack in the background
+	$(COMPOSE_8GPU) up -d --remove-orphans
+
+down-8gpu: ## Eight GPUs: stop and remove the containers (volumes are kept)
+	$(COMPOSE_8GPU) down --remove-orphans
+
+rebuild-8gpu: validate-env ## Eight GPUs: rebuild the BESH image and recreate what changed
+	$(COMPOSE_8GPU) build --pull
+	$(COMPOSE_8GPU) up -d --remove-orphans
+
+logs-8gpu: ## Eight GPUs: follow the logs (SERVICE=vllm-lb for one service)
+	$(COMPOSE_8GPU) logs -f --tail=200 $(SERVICE)
+
+health-8gpu: ## Eight GPUs: fail unless the API, nginx, all eight vLLMs, the UI and the worker are healthy
+	@COMPOSE="$(COMPOSE_8GPU)" HEALTH_WAIT=$(HEALTH_WAIT) scripts/deploy-health.sh 8gpu
+
+status-8gpu: ## Eight GPUs: list the containers and their health
+	$(COMPOSE_8GPU) ps
+
+.PHONY: deploy-tools check-deploy test-deploy check-env validate-env quick-start up down rebuild logs health status \
+	quick-start-8gpu up-8gpu down-8gpu rebuild-8gpu logs-8gpu health-8gpu status-8gpu
