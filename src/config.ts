@@ -17,6 +17,8 @@ export interface Config {
   vllmApiKey: string | undefined;
   seedApiKeys: string[];
   maxWorkers: number;
+  /** `adaptive` finds the upstream's best concurrency up to maxWorkers; `fixed` always allows maxWorkers. */
+  concurrencyMode: 'adaptive' | 'fixed';
   maxConcurrentBatches: number;
   maxUploadBytes: number;
   maxLineBytes: number;
@@ -69,6 +71,13 @@ export function loadConfig(env: Env = process.env): Config {
     return v.replace(/\/+$/, '');
   };
 
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const v = str(name, fallback);
+    if ((allowed as readonly string[]).includes(v)) return v as T;
+    problems.push(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
+    return fallback;
+  };
+
   const dataDir = path.resolve(str('DATA_DIR', './data'));
   const databaseUrl = env.DATABASE_URL?.trim()
     ? url('DATABASE_URL', '', ['postgres:', 'postgresql:'])
@@ -96,7 +105,8 @@ export function loadConfig(env: Env = process.env): Config {
       .split(',')
       .map((k) => k.trim())
       .filter(Boolean),
-    maxWorkers: int('MAX_WORKERS', 64, 1, 100000),
+    maxWorkers: int('MAX_WORKERS', 256, 1, 100000),
+    concurrencyMode: oneOf('CONCURRENCY_MODE', ['adaptive', 'fixed'] as const, 'adaptive'),
     maxConcurrentBatches: int('MAX_CONCURRENT_BATCHES', 4, 1, 10000),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 200 * MB, 1),
     maxLineBytes: int('MAX_LINE_BYTES', 10 * MB, 64),
@@ -109,7 +119,9 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceSeconds: int('SHUTDOWN_GRACE_SECONDS', 30, 0),
     workflowBundlePath: env.WORKFLOW_BUNDLE_PATH?.trim() || undefined,
     cleanupIntervalMinutes: int('CLEANUP_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
-    workerMetricsPort: env.WORKER_METRICS_PORT?.trim() ? int('WORKER_METRICS_PORT', 9464, 1, 65535) : undefined,
+    workerMetricsPort: env.WORKER_METRICS_PORT?.trim()
+      ? int('WORKER_METRICS_PORT', 9464, 1, 65535)
+      : undefined,
   };
   for (const k of config.seedApiKeys) {
     if (k.length < 16) problems.push('BESH_API_KEYS entries must be at least 16 characters long');

@@ -3,12 +3,16 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
+import { AdaptiveLimit } from '../activities/adaptive-limit';
 import { FairLimiter } from '../activities/fair-limiter';
 import { Upstream } from '../activities/upstream';
 import type { Config } from '../src/config';
 import { trackInFlight, upstreamLatency, upstreamRequests } from '../src/metrics/registry';
 import type { BlobStore } from '../src/storage/blob-store';
 import { compiledBundlePath } from './bundle';
+
+/** The adaptive limit's measurement window. */
+const ADAPT_EVERY_MS = 500;
 
 export interface BatchWorker {
   worker: Worker;
@@ -34,6 +38,16 @@ export async function createBatchWorker(
 ): Promise<BatchWorker> {
   const connection = deps.connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
   const limiter = new FairLimiter(config.maxWorkers);
+  // Adaptive mode finds the pool's best concurrency itself; MAX_WORKERS is then only the ceiling.
+  const adaptive =
+    config.concurrencyMode === 'adaptive'
+      ? new AdaptiveLimit({
+          initial: Math.min(4, config.maxWorkers),
+          max: config.maxWorkers,
+          onChange: (l) => limiter.setLimit(l),
+        })
+      : null;
+  if (adaptive) limiter.setLimit(adaptive.limit);
   const upstream = new Upstream({
     baseUrl: config.vllmBaseUrl,
     apiKey: config.vllmApiKey,
@@ -42,9 +56,16 @@ export async function createBatchWorker(
     onAttempt: ({ outcome, statusCode, latencyMs }) => {
       upstreamRequests.inc({ outcome, status_code: statusCode === null ? 'none' : String(statusCode) });
       upstreamLatency.observe({ outcome }, latencyMs / 1000);
+      adaptive?.record({
+        latencyMs,
+        overloaded: outcome === 'timeout' || statusCode === 429 || statusCode === 503,
+      });
     },
   });
-  trackInFlight(() => limiter.active);
+  trackInFlight(
+    () => limiter.active,
+    () => limiter.limit,
+  );
   const draining = new AbortController();
   const activities = createActivities({
     config,
@@ -72,6 +93,7 @@ export async function createBatchWorker(
     upstream,
     async run() {
       // Shutdown may come from a signal (the SDK's runtime handles SIGINT/SIGTERM) or from shutdown().
+      const tuning = adaptive ? setInterval(() => adaptive.tick(limiter.waiting > 0), ADAPT_EVERY_MS) : null;
       const watch = setInterval(() => {
         if (worker.getState() !== 'RUNNING' && worker.getState() !== 'INITIALIZED') draining.abort();
       }, 100);
@@ -79,6 +101,7 @@ export async function createBatchWorker(
         await worker.run();
       } finally {
         clearInterval(watch);
+        if (tuning) clearInterval(tuning);
         await upstream.close();
         if (!deps.connection) await connection.close();
       }

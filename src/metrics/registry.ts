@@ -23,10 +23,21 @@ export const upstreamLatency = new Histogram({
 });
 
 let readInFlight: () => number = () => 0;
-/** The worker tells the gauge where to read its in-flight count; read at scrape time, never per request. */
-export const trackInFlight = (read: () => number) => {
-  readInFlight = read;
+let readLimit: () => number = () => 0;
+/** The worker tells the gauges where to read its in-flight count and limit; read at scrape time, not per request. */
+export const trackInFlight = (inFlight: () => number, limit: () => number) => {
+  readInFlight = inFlight;
+  readLimit = limit;
 };
+
+new Gauge({
+  name: 'besh_upstream_concurrency_limit',
+  help: 'The upstream concurrency this worker allows now (adaptive, at most MAX_WORKERS).',
+  registers: [registry],
+  collect() {
+    this.set(readLimit());
+  },
+});
 
 new Gauge({
   name: 'besh_upstream_in_flight',

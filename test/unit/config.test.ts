@@ -18,7 +18,8 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     assert.equal(config.port, 5000);
     assert.equal(config.host, '127.0.0.1');
-    assert.equal(config.maxWorkers, 64);
+    assert.equal(config.maxWorkers, 256);
+    assert.equal(config.concurrencyMode, 'adaptive');
     assert.equal(config.maxUploadBytes, 200 * 1024 * 1024);
     assert.equal(config.databaseUrl, undefined);
     assert.equal(config.dataDir, path.resolve('data'));
