@@ -106,7 +106,7 @@ const RATE_KEYS = [
   'malformedRate',
 ] as const;
 const DURATION_KEYS = ['retryAfterSeconds', 'stallMs', 'downForMs'] as const;
-const NO_FAULTS: Faults = {
+export const NO_FAULTS: Faults = {
   error500Rate: 0,
   error503Rate: 0,
   rate429Rate: 0,

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { NO_FAULTS } from '../../src/simulator/server';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
 import { assertEveryLineOnce, batchLines, createBatch, toJsonl, waitForBatch } from '../support/batches';
 import { testDbKind } from '../support/database';
@@ -333,14 +334,7 @@ describe('Fault suite: every line ends in exactly one file, whatever breaks', fu
     });
 
     it('an upstream down for 30 s, then back: every request succeeds', async () => {
-      s.sim.setFaults({
-        error500Rate: 0,
-        error503Rate: 0,
-        rate429Rate: 0,
-        stallRate: 0,
-        resetRate: 0,
-        malformedRate: 0,
-      });
+      s.sim.setFaults(NO_FAULTS);
       const input = batchLines(200);
       const created = await createBatch(s.openai, toJsonl(input));
       await until('progress', async () => (await progressOf(s, created.id)) >= 20, 60_000);
