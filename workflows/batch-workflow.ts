@@ -1,5 +1,6 @@
 import {
   ActivityCancellationType,
+  allHandlersFinished,
   CancellationScope,
   condition,
   isCancellation,
@@ -168,6 +169,8 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
     await enter(outcome);
     await cleanupBatch({ batchId });
   });
+  // A cancel update may still be recording `cancelling`; let it answer its caller before the run closes.
+  await condition(allHandlersFinished);
   return outcome;
 }
 
