@@ -12,6 +12,7 @@ import { dashboardRouter } from './routes/dashboard';
 import { filesRouter } from './routes/files';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
+import { pageRouter } from './routes/page';
 
 export interface AppDeps {
   config: Config;
@@ -31,6 +32,7 @@ export function createApp(deps: AppDeps): Koa<AuthState> {
   app.use(errorHandler(log));
 
   app.use(healthRouter(deps).routes());
+  app.use(pageRouter().routes());
   app.use(metricsRouter(deps).routes());
 
   const v1 = new Router<AuthState>({ prefix: '/v1' });

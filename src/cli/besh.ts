@@ -1,70 +1,80 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
-import { ApiKeys } from '../auth/api-keys';
-import { ConfigError, loadConfig } from '../config';
-import { openDatabase } from '../db/data-source';
+import { APIConnectionError } from 'openai';
+import { ConfigError } from '../config';
+import { HelpRequested, UsageError } from './args';
+import { DEFAULT_BASE_URL } from './client';
 
-const USAGE = `usage: besh keys create [--name NAME] [--tenant TENANT]
-       besh keys list
-       besh keys revoke KEY_ID
+const USAGE = `usage: besh COMMAND [options]
 
-Key commands work on the database named by DATABASE_URL (or the SQLite file under DATA_DIR).`;
+  upload FILE [--purpose PURPOSE] [--json]      upload a file; prints its id
+  submit FILE --endpoint ENDPOINT [--window 24h] [--metadata KEY=VALUE]... [--wait]
+                                                upload and create a batch; prints its id
+  batches list [--limit N] [--all]              batches, newest first
+  batches get ID [--json]                       one batch, times in UTC
+  batches cancel ID                             stop a batch; answered lines stay
+  batches delete ID                             delete a batch and its result files
+  get ID [--lines N]                            status, counts and the first N result lines
+  delete [--files] [--batches] [--dry-run] [--yes]
+                                                delete every file and/or batch of the key's tenant
+  keys create [--name NAME] [--tenant TENANT]   manage API keys, on the database
+  keys list
+  keys revoke KEY_ID
 
-class UsageError extends Error {}
+API commands read BESH_BASE_URL (default ${DEFAULT_BASE_URL}) and BESH_API_KEY, or --base-url and
+--api-key. \`besh COMMAND --help\` tells more. Exit status: 0 done, 1 error (or a batch that did not complete),
+2 wrong usage.`;
 
-async function keysCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { name: { type: 'string' }, tenant: { type: 'string' } },
-  });
-  const [action, id] = positionals;
-  if (!['create', 'list', 'revoke'].includes(action ?? '')) throw new UsageError(USAGE);
-  if (action === 'revoke' && !id)
-    throw new UsageError('besh keys revoke: give the KEY_ID (see besh keys list)');
-  const db = await openDatabase(loadConfig());
-  try {
-    const keys = new ApiKeys(db);
-    if (action === 'create') {
-      const { key, row } = await keys.create({ name: values.name, tenantId: values.tenant });
-      console.log(`Created ${row.id} for tenant ${row.tenantId}. The key is shown only now:\n\n    ${key}\n`);
-    } else if (action === 'list') {
-      const rows = await keys.list();
-      console.log(['ID', 'TENANT', 'PREFIX', 'CREATED (UTC)', 'STATUS', 'NAME'].join('\t'));
-      for (const r of rows) {
-        const created = new Date(r.createdAt * 1000).toISOString();
-        console.log(
-          [
-            r.id,
-            r.tenantId,
-            `${r.keyPrefix}…`,
-            created,
-            r.revokedAt ? 'revoked' : 'active',
-            r.name ?? '',
-          ].join('\t'),
-        );
-      }
-    } else if (!(await keys.revoke(id))) {
-      throw new UsageError(`No active key ${id}.`);
-    } else {
-      console.log(`Revoked ${id}; it stops working at once.`);
-    }
-  } finally {
-    await db.destroy();
-  }
-}
+type Command = (args: string[]) => Promise<void>;
+
+// Loaded on demand: the API commands start without loading the database drivers the key commands need.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  upload: async () => (await import('./files')).upload,
+  submit: async () => (await import('./submit')).submit,
+  batches: async () => (await import('./batches')).batches,
+  get: async () => (await import('./get')).get,
+  delete: async () => (await import('./delete')).deleteAll,
+  keys: async () => (await import('./keys')).keys,
+};
 
 async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  if (command === 'keys') return keysCommand(rest);
-  throw new UsageError(USAGE);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    throw new HelpRequested(USAGE);
+  }
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!load) throw new UsageError(`unknown command "${name}"\n\n${USAGE}`);
+  await (
+    await load()
+  )(rest);
 }
 
-main(process.argv.slice(2)).catch((err: unknown) => {
-  const known =
-    err instanceof UsageError ||
-    err instanceof ConfigError ||
-    (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-  console.error(known ? (err as Error).message : `besh: ${(err as Error).message ?? err}`);
-  process.exit(known ? 2 : 1);
-});
+/** The innermost cause, which names the real problem (`connect ECONNREFUSED 127.0.0.1:5000`). */
+function rootCause(err: Error): string {
+  let e: unknown = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function report(err: unknown): number {
+  if (err instanceof HelpRequested) {
+    console.log(err.message);
+    return 0;
+  }
+  if (err instanceof UsageError || err instanceof ConfigError) {
+    console.error(`besh: ${err.message}`);
+    return 2;
+  }
+  if (err instanceof APIConnectionError) {
+    console.error(`besh: cannot reach the API (${rootCause(err)}); check BESH_BASE_URL or --base-url`);
+  } else {
+    // An APIError's message is already `<status> <the API's message>`.
+    console.error(`besh: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return 1;
+}
+
+// exitCode, not exit(): output still flowing into a pipe is written out before the process ends.
+main(process.argv.slice(2)).then(
+  () => (process.exitCode = 0),
+  (err: unknown) => (process.exitCode = report(err)),
+);

@@ -1,0 +1,666 @@
+/* global window, document, sessionStorage, fetch, confirm, setTimeout, clearTimeout, URL, URLSearchParams, Chart */
+// The BESH dashboard: plain browser JavaScript, no build step. Every string that comes from the API goes into
+// the page as text (textContent, or setAttribute on attributes that cannot run code): the original dashboard
+// put endpoints and ids into innerHTML and had a stored XSS.
+(() => {
+  'use strict';
+
+  const REFRESH_MS = 5000;
+  const PAGE_SIZE = 20;
+  const KEY_STORAGE = 'besh.apiKey';
+  const STATUSES = [
+    'validating',
+    'in_progress',
+    'finalizing',
+    'completed',
+    'failed',
+    'expired',
+    'cancelling',
+    'cancelled',
+  ];
+  const CANCELLABLE = new Set(['validating', 'in_progress']);
+  const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    // sessionStorage, not localStorage: the key is forgotten when the tab closes.
+    key: sessionStorage.getItem(KEY_STORAGE),
+    status: '',
+    after: null,
+    // The `after` cursor of every page before the current one, for "Newer".
+    cursors: [],
+    timer: null,
+    // Bumped by every refresh, so an answer that arrives after a newer request (filter, page) is dropped.
+    generation: 0,
+    // Actions waiting on a confirm() or on the API: auto-refresh skips its turn meanwhile.
+    busy: 0,
+    charts: {},
+    chartSignatures: {},
+    mirror: {},
+    rows: new Map(),
+    fileNames: new Map(),
+  };
+
+  // The last data each chart drew, read-only, so tests can check numbers without reading pixels.
+  Object.defineProperty(window, '__charts', { get: () => state.mirror });
+
+  /** An element with constant attribute names; children are appended as nodes or plain text. */
+  function el(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+    node.append(...children);
+    return node;
+  }
+
+  // --- formatting ------------------------------------------------------------------------------------------------
+
+  const num = (n) => Number(n).toLocaleString();
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return '—';
+    const s = Math.max(0, Math.round(seconds));
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    if (d) return `${d}d ${h}h`;
+    if (h) return `${h}h ${m}m`;
+    if (m) return `${m}m ${s % 60}s`;
+    return `${s}s`;
+  }
+
+  function bytes(n) {
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let v = n;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+      v /= 1024;
+      i++;
+    }
+    return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+  }
+
+  // The API sends UTC with a `Z`; the browser shows it in the viewer's own timezone.
+  const localTime = (iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  const localDateTime = (iso) => new Date(iso).toLocaleString();
+
+  /** Only http(s) links from the API become hrefs. */
+  function httpUrl(value) {
+    try {
+      const url = new URL(value);
+      return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // --- API -------------------------------------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, message) {
+      super(message);
+      this.status = status;
+    }
+  }
+
+  async function api(path, init = {}) {
+    const res = await fetch(path, {
+      ...init,
+      cache: 'no-store',
+      headers: { authorization: `Bearer ${state.key}` },
+    });
+    if (res.ok) return res;
+    const body = await res.json().catch(() => null);
+    const message = body && body.error && body.error.message ? body.error.message : `HTTP ${res.status}`;
+    throw new ApiError(res.status, message);
+  }
+
+  const getJson = async (path) => (await api(path)).json();
+
+  /** A file's name, asked once per file id (names never change). */
+  function fileName(id) {
+    if (!state.fileNames.has(id)) {
+      const name = getJson(`/v1/files/${encodeURIComponent(id)}`).then((f) => f.filename);
+      // A failed lookup is asked again next time instead of being remembered.
+      name.catch(() => state.fileNames.delete(id));
+      state.fileNames.set(id, name);
+    }
+    return state.fileNames.get(id);
+  }
+
+  // --- banner and sign-in ----------------------------------------------------------------------------------------
+
+  function showBanner(text) {
+    $('banner').textContent = text;
+    $('banner').hidden = false;
+  }
+
+  function handleError(err, doing) {
+    if (err instanceof ApiError && err.status === 401) {
+      signOut('That API key was not accepted. Sign in again.');
+      return;
+    }
+    showBanner(`Could not ${doing}: ${err.message}`);
+  }
+
+  function showSignIn(message) {
+    $('dashboard').hidden = true;
+    $('signin').hidden = false;
+    $('signin-error').textContent = message || '';
+    $('signin-error').hidden = !message;
+    $('signin-key').value = '';
+    $('signin-key').focus();
+  }
+
+  async function signIn(key) {
+    state.key = key;
+    try {
+      await getJson('/v1/dashboard/summary');
+    } catch (err) {
+      state.key = null;
+      const unauthorized = err instanceof ApiError && err.status === 401;
+      showSignIn(unauthorized ? 'That API key was not accepted.' : `Could not sign in: ${err.message}`);
+      return;
+    }
+    sessionStorage.setItem(KEY_STORAGE, key);
+    showDashboard();
+  }
+
+  function signOut(message) {
+    state.key = null;
+    state.generation++;
+    sessionStorage.removeItem(KEY_STORAGE);
+    clearTimeout(state.timer);
+    // Nothing of this tenant stays on the page for the next key.
+    for (const chart of Object.values(state.charts)) chart.destroy();
+    state.charts = {};
+    state.chartSignatures = {};
+    state.mirror = {};
+    state.rows.clear();
+    state.fileNames.clear();
+    $('batch-rows').replaceChildren();
+    for (const node of document.querySelectorAll('.card .value, .card .sub')) node.textContent = '';
+    $('banner').hidden = true;
+    $('updated').textContent = '';
+    showSignIn(message);
+  }
+
+  function showDashboard() {
+    $('signin').hidden = true;
+    $('dashboard').hidden = false;
+    $('timezone').textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+    createCharts();
+    schedule();
+    void refresh();
+  }
+
+  // --- refresh ---------------------------------------------------------------------------------------------------
+
+  function schedule() {
+    clearTimeout(state.timer);
+    state.timer = setTimeout(async () => {
+      if ($('auto-refresh').checked && state.busy === 0 && !document.hidden) await refresh();
+      if (state.key) schedule();
+    }, REFRESH_MS);
+  }
+
+  async function refresh() {
+    if (!state.key) return;
+    const generation = ++state.generation;
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (state.after) query.set('after', state.after);
+    if (state.status) query.set('status', state.status);
+    try {
+      const [summary, throughput, uploads, list] = await Promise.all([
+        getJson('/v1/dashboard/summary'),
+        getJson('/v1/dashboard/throughput'),
+        getJson('/v1/dashboard/uploads'),
+        getJson(`/v1/dashboard/batches?${query}`),
+      ]);
+      if (generation !== state.generation) return;
+      renderCards(summary);
+      renderThroughput(throughput);
+      renderUploads(uploads);
+      renderBatches(list);
+      $('banner').hidden = true;
+      $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+    } catch (err) {
+      if (generation === state.generation) handleError(err, 'load the dashboard');
+    }
+  }
+
+  // --- cards -----------------------------------------------------------------------------------------------------
+
+  function setCard(testId, value, text, sub) {
+    const card = document.querySelector(`[data-testid="${testId}"]`);
+    const valueNode = card.querySelector('.value');
+    valueNode.textContent = text;
+    // The raw number, for tests and tools that read the page.
+    valueNode.dataset.value = value === null ? '' : String(value);
+    card.querySelector('.sub').textContent = sub;
+  }
+
+  function renderCards(s) {
+    const b = s.batches;
+    const r = s.requests;
+    setCard('card-created', b.created, num(b.created), `${num(b.running)} running now`);
+    setCard('card-completed', b.completed, num(b.completed), `of ${num(b.created)} created`);
+    setCard(
+      'card-failed',
+      b.failed,
+      num(b.failed),
+      `${num(b.cancelled)} cancelled · ${num(b.expired)} expired`,
+    );
+    setCard(
+      'card-requests',
+      r.succeeded + r.failed,
+      num(r.succeeded + r.failed),
+      `${num(r.succeeded)} succeeded · ${num(r.failed)} failed`,
+    );
+    setCard(
+      'card-error-rate',
+      r.error_rate,
+      r.error_rate === null ? '—' : `${(r.error_rate * 100).toFixed(1)}%`,
+      'failed / answered requests',
+    );
+    setCard(
+      'card-tokens',
+      s.tokens.total,
+      num(s.tokens.total),
+      `${num(s.tokens.input)} in · ${num(s.tokens.output)} out`,
+    );
+    setCard(
+      'card-duration',
+      s.mean_batch_duration_seconds,
+      duration(s.mean_batch_duration_seconds),
+      'created → finished',
+    );
+    setCard('card-storage', s.storage.bytes, bytes(s.storage.bytes), `${num(s.storage.files)} files`);
+  }
+
+  // --- charts ----------------------------------------------------------------------------------------------------
+
+  const COLORS = {
+    ok: '#2f9e5b',
+    failed: '#d64545',
+    input: '#3b7dd8',
+    output: '#8e5bd0',
+    uploads: '#e0902f',
+    bytes: '#555f6d',
+  };
+
+  function chartOptions(left, right, rightTick, name) {
+    return {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      interaction: { mode: 'index', intersect: false },
+      scales: {
+        x: { stacked: true, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 } },
+        left: {
+          position: 'left',
+          stacked: true,
+          beginAtZero: true,
+          ticks: { precision: 0 },
+          title: { display: true, text: left },
+        },
+        right: {
+          position: 'right',
+          beginAtZero: true,
+          grid: { drawOnChartArea: false },
+          ticks: { callback: rightTick },
+          title: { display: true, text: right },
+        },
+      },
+      plugins: {
+        // In dataset order (requests first), not in drawing order.
+        legend: {
+          position: 'bottom',
+          labels: { boxWidth: 12, sort: (a, b) => a.datasetIndex - b.datasetIndex },
+        },
+        tooltip: {
+          callbacks: {
+            // The full bucket in local time, e.g. "14:00 – 14:15".
+            title: (items) => {
+              const start = (state.mirror[name] || { starts: [] }).starts[items[0].dataIndex];
+              if (!start) return '';
+              const end = new Date(Date.parse(start) + 900_000).toISOString();
+              return `${localDateTime(start)} – ${localTime(end)}`;
+            },
+          },
+        },
+      },
+    };
+  }
+
+  const bar = (label, color) => ({
+    type: 'bar',
+    label,
+    data: [],
+    backgroundColor: color,
+    yAxisID: 'left',
+    stack: 'left',
+    order: 2,
+  });
+  const line = (label, color) => ({
+    type: 'line',
+    label,
+    data: [],
+    borderColor: color,
+    backgroundColor: color,
+    yAxisID: 'right',
+    pointRadius: 0,
+    borderWidth: 2,
+    tension: 0.25,
+    order: 1,
+  });
+
+  function createCharts() {
+    if (state.charts.throughput) return;
+    state.charts.throughput = new Chart($('chart-throughput'), {
+      data: {
+        labels: [],
+        datasets: [
+          bar('Requests succeeded', COLORS.ok),
+          bar('Requests failed', COLORS.failed),
+          line('Input tokens', COLORS.input),
+          line('Output tokens', COLORS.output),
+        ],
+      },
+      options: chartOptions('requests', 'tokens', (v) => num(v), 'throughput'),
+    });
+    state.charts.uploads = new Chart($('chart-uploads'), {
+      data: {
+        labels: [],
+        datasets: [bar('Files uploaded', COLORS.uploads), line('Bytes uploaded', COLORS.bytes)],
+      },
+      options: chartOptions('files', 'bytes', (v) => bytes(v), 'uploads'),
+    });
+  }
+
+  /** Redraws a chart only when its numbers changed, and mirrors what it drew. */
+  function drawChart(name, buckets, columns) {
+    const chart = state.charts[name];
+    const starts = buckets.map((b) => b.start);
+    const series = columns.map((c) => buckets.map((b) => Number(b[c]) || 0));
+    const signature = JSON.stringify([starts, series]);
+    if (signature === state.chartSignatures[name]) return;
+    state.chartSignatures[name] = signature;
+    const labels = starts.map(localTime);
+    chart.data.labels = labels;
+    series.forEach((data, i) => {
+      chart.data.datasets[i].data = data;
+    });
+    chart.update();
+    const frozen = Object.freeze({
+      labels: Object.freeze([...labels]),
+      starts: Object.freeze([...starts]),
+      datasets: Object.freeze(
+        chart.data.datasets.map((d, i) =>
+          Object.freeze({ label: d.label, data: Object.freeze([...series[i]]) }),
+        ),
+      ),
+    });
+    state.mirror = Object.freeze({ ...state.mirror, [name]: frozen });
+  }
+
+  function renderThroughput(t) {
+    drawChart('throughput', t.data, [
+      'requests_succeeded',
+      'requests_failed',
+      'input_tokens',
+      'output_tokens',
+    ]);
+  }
+
+  function renderUploads(u) {
+    drawChart('uploads', u.data, ['uploads', 'bytes']);
+  }
+
+  // --- batch table -----------------------------------------------------------------------------------------------
+
+  /** One table row, built once per batch and then updated in place, so buttons stay put while it refreshes. */
+  function createRow(id) {
+    const r = { id, batch: null, signature: '' };
+    r.status = el('span', { 'data-testid': 'status' });
+    r.fileName = el('div', { class: 'file-name small muted' });
+    r.metadata = el('div', { class: 'metadata' });
+    r.endpoint = el('code');
+    r.model = el('div', { class: 'small muted' });
+    r.created = el('span');
+    r.progress = el('progress', { max: '100', value: '0' });
+    r.percent = el('div', { class: 'small', 'data-testid': 'percent' });
+    r.counts = el('div', { class: 'small muted', 'data-testid': 'counts' });
+    r.tokens = el('span');
+    r.duration = el('span');
+    r.output = el(
+      'button',
+      {
+        type: 'button',
+        class: 'link',
+        'data-testid': `download-output-${id}`,
+        title: 'Download the results',
+      },
+      'Output',
+    );
+    r.errors = el(
+      'button',
+      {
+        type: 'button',
+        class: 'link',
+        'data-testid': `download-error-${id}`,
+        title: 'Download the failed requests',
+      },
+      'Errors',
+    );
+    r.temporal = el(
+      'a',
+      {
+        target: '_blank',
+        rel: 'noopener noreferrer',
+        'data-testid': `temporal-${id}`,
+        title: 'Open in Temporal',
+      },
+      'Temporal ↗',
+    );
+    r.cancel = el('button', { type: 'button', class: 'warn', 'data-testid': `cancel-${id}` }, 'Cancel');
+    r.remove = el('button', { type: 'button', class: 'danger', 'data-testid': `delete-${id}` }, 'Delete');
+
+    r.output.addEventListener('click', () => void download(r.batch.output_file_id, 'output'));
+    r.errors.addEventListener('click', () => void download(r.batch.error_file_id, 'error'));
+    r.cancel.addEventListener(
+      'click',
+      () =>
+        void act(
+          `Cancel batch ${id}?\n\nRequests already answered are kept; the rest are marked cancelled.`,
+          `cancel batch ${id}`,
+          () => api(`/v1/batches/${encodeURIComponent(id)}/cancel`, { method: 'POST' }),
+        ),
+    );
+    r.remove.addEventListener(
+      'click',
+      () =>
+        void act(
+          `Delete batch ${id}?\n\nA running batch is cancelled first; its output and error files are deleted.`,
+          `delete batch ${id}`,
+          async () => {
+            await api(`/v1/batches/${encodeURIComponent(id)}`, { method: 'DELETE' });
+            dropRow(id);
+          },
+        ),
+    );
+
+    r.tr = el(
+      'tr',
+      { 'data-testid': `batch-row-${id}` },
+      el('td', {}, el('code', { class: 'batch-id', title: id }, id), r.fileName, r.metadata),
+      el('td', {}, r.status),
+      el('td', {}, r.endpoint, r.model),
+      el('td', { class: 'nowrap' }, r.created),
+      el('td', { class: 'progress-col' }, r.progress, r.percent, r.counts),
+      el('td', { class: 'num' }, r.tokens),
+      el('td', { class: 'nowrap' }, r.duration),
+      el('td', { class: 'actions' }, r.output, r.errors, r.temporal, r.cancel, r.remove),
+    );
+    return r;
+  }
+
+  function fillRow(r, b) {
+    const inputChanged = !r.batch || r.batch.input_file_id !== b.input_file_id;
+    r.batch = b;
+    r.status.textContent = b.status;
+    r.status.className = `badge status-${STATUSES.includes(b.status) ? b.status : 'unknown'}`;
+    if (inputChanged) {
+      r.fileName.textContent = b.input_file_id;
+      fileName(b.input_file_id).then(
+        (name) => {
+          r.fileName.textContent = name;
+          r.fileName.setAttribute('title', `${name} (${b.input_file_id})`);
+        },
+        () => undefined,
+      );
+    }
+    r.metadata.replaceChildren(
+      ...Object.entries(b.metadata || {}).map(([k, v]) =>
+        el('span', { class: 'chip', title: `${k}: ${v}` }, `${k}: ${v}`),
+      ),
+    );
+    r.endpoint.textContent = b.endpoint;
+    r.model.textContent = b.model || '';
+    r.created.textContent = localDateTime(b.created_at);
+    r.created.setAttribute('title', b.created_at);
+    const percent = Math.max(0, Math.min(100, Math.floor(Number(b.percent) || 0)));
+    r.progress.value = percent;
+    r.progress.className = `bar-${STATUSES.includes(b.status) ? b.status : 'unknown'}`;
+    r.percent.textContent =
+      b.eta_seconds === null || b.eta_seconds === undefined
+        ? `${percent}%`
+        : `${percent}% · ETA ${duration(b.eta_seconds)}`;
+    const c = b.request_counts;
+    r.counts.textContent = `${num(c.completed)} ok · ${num(c.failed)} failed · ${num(c.total)} total`;
+    r.tokens.textContent = num(b.usage.total_tokens);
+    r.tokens.setAttribute('title', `${num(b.usage.input_tokens)} in · ${num(b.usage.output_tokens)} out`);
+    r.duration.textContent =
+      b.duration_seconds !== null
+        ? duration(b.duration_seconds)
+        : `${duration((Date.now() - Date.parse(b.created_at)) / 1000)} so far`;
+    r.output.hidden = !b.output_file_id;
+    r.errors.hidden = !b.error_file_id;
+    const temporal = httpUrl(b.temporal_url);
+    r.temporal.hidden = !temporal;
+    if (temporal) r.temporal.setAttribute('href', temporal);
+    r.cancel.hidden = !CANCELLABLE.has(b.status);
+    r.tr.classList.toggle('finished', TERMINAL.has(b.status));
+  }
+
+  function dropRow(id) {
+    const r = state.rows.get(id);
+    if (!r) return;
+    r.tr.remove();
+    state.rows.delete(id);
+  }
+
+  function renderBatches(list) {
+    const tbody = $('batch-rows');
+    const seen = new Set();
+    let previous = null;
+    for (const b of list.data) {
+      seen.add(b.id);
+      let r = state.rows.get(b.id);
+      if (!r) {
+        r = createRow(b.id);
+        state.rows.set(b.id, r);
+      }
+      const signature = JSON.stringify(b);
+      // Unchanged batches (most finished ones) cost a string comparison per refresh.
+      if (signature !== r.signature || b.duration_seconds === null) {
+        fillRow(r, b);
+        r.signature = signature;
+      }
+      const wanted = previous ? previous.nextSibling : tbody.firstChild;
+      if (wanted !== r.tr) tbody.insertBefore(r.tr, wanted);
+      previous = r.tr;
+    }
+    for (const id of [...state.rows.keys()]) if (!seen.has(id)) dropRow(id);
+    $('no-batches').hidden = list.data.length > 0;
+    $('prev-page').disabled = state.cursors.length === 0;
+    $('next-page').disabled = !list.has_more;
+    $('next-page').dataset.after = list.last_id || '';
+    $('page-label').textContent = `Page ${state.cursors.length + 1}`;
+  }
+
+  // --- actions ---------------------------------------------------------------------------------------------------
+
+  /** Asks first; auto-refresh waits while the question is open and the API answers. */
+  async function act(question, doing, run) {
+    state.busy++;
+    try {
+      if (!confirm(question)) return;
+      await run();
+      await refresh();
+    } catch (err) {
+      handleError(err, doing);
+    } finally {
+      state.busy--;
+    }
+  }
+
+  /** The content endpoint needs the key in a header, so the file is fetched and saved from a Blob. */
+  async function download(fileId, kind) {
+    state.busy++;
+    try {
+      const [name, res] = await Promise.all([
+        fileName(fileId),
+        api(`/v1/files/${encodeURIComponent(fileId)}/content`),
+      ]);
+      const url = URL.createObjectURL(await res.blob());
+      const link = el('a', { href: url, download: name || `${fileId}.jsonl`, hidden: '' });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      // Revoked later: the browser reads the Blob after the click returns.
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      handleError(err, `download the ${kind} file ${fileId}`);
+    } finally {
+      state.busy--;
+    }
+  }
+
+  // --- wiring ----------------------------------------------------------------------------------------------------
+
+  $('signin-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const key = $('signin-key').value.trim();
+    if (key) void signIn(key);
+  });
+  $('signout').addEventListener('click', () => signOut());
+  $('refresh').addEventListener('click', () => void refresh());
+  $('auto-refresh').addEventListener('change', () => {
+    if ($('auto-refresh').checked) void refresh();
+  });
+  $('status-filter').addEventListener('change', () => {
+    state.status = $('status-filter').value;
+    state.after = null;
+    state.cursors = [];
+    void refresh();
+  });
+  $('next-page').addEventListener('click', () => {
+    const after = $('next-page').dataset.after;
+    if (!after) return;
+    state.cursors.push(state.after);
+    state.after = after;
+    void refresh();
+  });
+  $('prev-page').addEventListener('click', () => {
+    if (state.cursors.length === 0) return;
+    state.after = state.cursors.pop();
+    void refresh();
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && state.key) void refresh();
+  });
+
+  if (state.key) showDashboard();
+  else showSignIn();
+})();

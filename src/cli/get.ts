@@ -1,0 +1,61 @@
+import type OpenAI from 'openai';
+import { TERMINAL_STATUSES } from '../shared/openai';
+import { intOption, parseCommand, takePositionals } from './args';
+import { CONNECTION_HELP, CONNECTION_OPTIONS, createClient } from './client';
+import { countsText, errorTexts, plural } from './format';
+
+export const GET_USAGE = `usage: besh get ID [--lines N]
+
+Shows a batch's status and counts, then the first N lines (default 10) of its output file, and of its error
+file when some requests failed. The lines go to stdout as JSONL (pipe them to jq); the rest goes to stderr.
+Only the lines shown are downloaded.
+${CONNECTION_HELP}`;
+
+/**
+ * The first `n` non-blank lines of a stream. It stops reading there and cancels the stream, so showing 5
+ * lines of a 200 MB file downloads little more than those 5 lines.
+ */
+export async function firstLines(body: ReadableStream<Uint8Array>, n: number): Promise<string[]> {
+  const lines: string[] = [];
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let partial = '';
+  try {
+    while (lines.length < n) {
+      const { done, value } = await reader.read();
+      partial += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      const parts = partial.split('\n');
+      // The last piece is a line still arriving, unless the stream ended.
+      partial = done ? '' : (parts.pop() ?? '');
+      lines.push(...parts.map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== ''));
+      if (done) break;
+    }
+  } finally {
+    await reader.cancel();
+  }
+  return lines.slice(0, n);
+}
+
+async function showLines(client: OpenAI, fileId: string, kind: string, n: number): Promise<void> {
+  const res = await client.files.content(fileId);
+  const lines = res.body ? await firstLines(res.body, n) : [];
+  console.error(`${kind} file ${fileId}: first ${plural(lines.length, 'line')}`);
+  for (const line of lines) console.log(line);
+}
+
+export async function get(args: string[]): Promise<void> {
+  const { values, positionals } = parseCommand(args, GET_USAGE, {
+    ...CONNECTION_OPTIONS,
+    lines: { type: 'string' },
+  });
+  const [id] = takePositionals(positionals, ['ID'], GET_USAGE);
+  const n = intOption(values.lines, '--lines', 10, 0);
+  const client = createClient(values);
+  const b = await client.batches.retrieve(id);
+  console.error(`${b.id} ${b.status}: ${countsText(b)}`);
+  for (const e of errorTexts(b)) console.error(`  ${e}`);
+  if (n === 0) return;
+  if (b.output_file_id) await showLines(client, b.output_file_id, 'output', n);
+  else console.error(TERMINAL_STATUSES.includes(b.status) ? 'no output file' : 'no output file yet');
+  if (b.error_file_id && b.request_counts?.failed) await showLines(client, b.error_file_id, 'error', n);
+}
