@@ -86,8 +86,9 @@ describe('Upstream', () => {
 
   it('returns a 200 JSON response, sending only the body and its own headers', async () => {
     script = (_, res) => json(res, 200, { id: 'chatcmpl-1', ok: true }, { 'x-request-id': 'req_up_1' });
-    const outcome = await send(make());
+    const { latencyMs, ...outcome } = await send(make());
 
+    assert.ok(latencyMs > 0 && latencyMs < 5000);
     assert.deepEqual(outcome, {
       kind: 'response',
       statusCode: 200,
