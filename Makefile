@@ -59,8 +59,8 @@ simulator: $(NODE_STAMP) ## Run the vLLM simulator on :8000 (SIM_* variables or 
 	npx ts-node src/simulator/main.ts $(ARGS)
 
 test: tools browser-tools deploy-tools ## Run the whole suite on PostgreSQL, then a smoke run on SQLite
-	BESH_TEST_DB=postgres npx mocha 'test/**/*.test.ts'
-	BESH_TEST_DB=sqlite npx mocha --grep @smoke 'test/**/*.test.ts'
+	BESH_TEST_DB=postgres npx mocha 'test/{unit,integration}/**/*.test.ts'
+	BESH_TEST_DB=sqlite npx mocha --grep @smoke 'test/{unit,integration}/**/*.test.ts'
 
 test-load: tools ## Ten 5,000-request batches at once with 50 polling clients (reports poll latency p50/p99)
 	BESH_TEST_DB=postgres npx mocha test/load/load.test.ts
