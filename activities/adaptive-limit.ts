@@ -1,9 +1,12 @@
+/** Latency differences smaller than this are noise. */
+const MIN_QUEUEING_MS = 5;
+
 export interface AdaptiveLimitOptions {
   initial: number;
   max: number;
   /** Called whenever the limit changes. */
   onChange: (limit: number) => void;
-  /** Latency above `minRtt × queueing` means requests wait in the upstream's queue (default 1.25). */
+  /** Latency above `minRtt × queueing` means requests wait in the upstream's queue (default 1.5). */
   queueing?: number;
   /** Latency above `minRtt × overload` is a blow-up: back off (default 2). */
   overload?: number;
@@ -30,7 +33,7 @@ export class AdaptiveLimit {
 
   constructor(private readonly opts: AdaptiveLimitOptions) {
     this.value = Math.max(1, Math.min(opts.max, opts.initial));
-    this.queueing = opts.queueing ?? 1.25;
+    this.queueing = opts.queueing ?? 1.5;
     this.overload = opts.overload ?? 2;
   }
 
@@ -65,18 +68,20 @@ export class AdaptiveLimit {
       return this.set(this.value * 0.7);
     }
     if (rtt === null || samples < 5) return;
-    // The floor is the lowest window mean of the last 120 windows (a minute at 500 ms), so it follows a changing
+    // The floor is the lowest window mean of the last 240 windows (a minute at 250 ms), so it follows a changing
     // request mix without creeping up while the limit sits at the knee.
     this.history.push(rtt);
-    if (this.history.length > 120) this.history.shift();
+    if (this.history.length > 240) this.history.shift();
     const floor = Math.min(...this.history);
     const knee = this.value * (floor / rtt); // the concurrency at which this latency would be back at its floor
-    if (rtt > floor * this.overload) {
+    // Below a few milliseconds, differences are this process's own event-loop jitter, not the upstream queueing.
+    const above = (factor: number) => rtt > floor * factor && rtt - floor > MIN_QUEUEING_MS;
+    if (above(this.overload)) {
       this.slowStart = false;
       return this.set(knee);
     }
     if (!demand) return;
-    if (rtt <= floor * this.queueing) return this.set(this.grow());
+    if (!above(this.queueing)) return this.set(this.grow());
     // Latency is rising. On a GPU that is still worth it while throughput rises with it; once it does not,
     // requests only wait in the server's queue: go back to the knee.
     this.slowStart = false;

@@ -48,7 +48,7 @@ export function admitBatchActivity(deps: ActivityDeps) {
     throw ApplicationFailure.create({
       type: 'BatchQueued',
       message: `waiting for one of MAX_CONCURRENT_BATCHES=${deps.config.maxConcurrentBatches} slots`,
-      nextRetryDelay: '2s',
+      nextRetryDelay: '500ms',
       category: ApplicationFailureCategory.BENIGN, // an expected wait, not an error worth a warning
     });
   };

@@ -1,10 +1,12 @@
 /**
  * A counting semaphore whose waiters are grouped by key (a batch id) and served round-robin across keys,
- * so MAX_WORKERS upstream slots are shared fairly among the batches running on this worker.
+ * so MAX_WORKERS upstream slots are shared fairly among the batches running on this worker. Within a key,
+ * lower `priority` (the chunk's index) goes first: a batch's chunks then finish one after another, so its
+ * window refills continuously instead of all chunks finishing, and waiting for new ones, at once.
  */
 export class FairLimiter {
   private inUse = 0;
-  private readonly queues = new Map<string, Array<() => void>>();
+  private readonly queues = new Map<string, Array<{ priority: number; grant: () => void }>>();
   /** Keys with waiters, in the order they will next be served. */
   private ring: string[] = [];
 
@@ -39,7 +41,7 @@ export class FairLimiter {
   }
 
   /** Resolves with a release function once a slot is free; rejects if `signal` aborts first. */
-  acquire(key: string, signal?: AbortSignal): Promise<() => void> {
+  acquire(key: string, signal?: AbortSignal, priority = 0): Promise<() => void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise((resolve, reject) => {
       const grant = () => {
@@ -48,7 +50,7 @@ export class FairLimiter {
       };
       const onAbort = () => {
         const q = this.queues.get(key);
-        const i = q?.indexOf(grant) ?? -1;
+        const i = q?.findIndex((w) => w.grant === grant) ?? -1;
         if (q && i >= 0) {
           q.splice(i, 1);
           if (q.length === 0) this.dropKey(key);
@@ -62,7 +64,10 @@ export class FairLimiter {
         this.queues.set(key, q);
         this.ring.push(key);
       }
-      q.push(grant);
+      // After every waiter of the same or higher priority: FIFO within a priority.
+      let at = q.length;
+      while (at > 0 && q[at - 1].priority > priority) at--;
+      q.splice(at, 0, { priority, grant });
       this.dispatch();
     });
   }
@@ -86,7 +91,7 @@ export class FairLimiter {
     while (this.inUse < this.capacity && this.ring.length > 0) {
       const key = this.ring.shift()!;
       const q = this.queues.get(key)!;
-      const grant = q.shift()!;
+      const { grant } = q.shift()!;
       if (q.length > 0) this.ring.push(key);
       else this.queues.delete(key);
       this.inUse++;

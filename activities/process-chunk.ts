@@ -73,7 +73,7 @@ export function processChunkActivity(deps: ActivityDeps) {
     try {
       ctx.heartbeat(checkpoint());
       const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
-      const acquireSlot = () => deps.limiter.acquire(batchId, signal);
+      const acquireSlot = () => deps.limiter.acquire(batchId, signal, chunk.index);
       // While the worker drains, no new request starts; those in flight finish and are written.
       const stopStarting = AbortSignal.any([signal, deps.draining]);
       let drained = false;
@@ -89,10 +89,12 @@ export function processChunkActivity(deps: ActivityDeps) {
         const request = JSON.parse(text) as { custom_id: string; body: unknown };
         if (tally.done.has(request.custom_id)) continue;
         // Hold the reader until a slot is free, so at most MAX_WORKERS parsed requests exist at once.
-        const release = await deps.limiter.acquire(batchId, stopStarting).catch((err: unknown) => {
-          if (signal.aborted || !deps.draining.aborted) throw err;
-          return null;
-        });
+        const release = await deps.limiter
+          .acquire(batchId, stopStarting, chunk.index)
+          .catch((err: unknown) => {
+            if (signal.aborted || !deps.draining.aborted) throw err;
+            return null;
+          });
         if (!release) {
           drained = true;
           break;

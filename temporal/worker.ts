@@ -12,7 +12,7 @@ import type { BlobStore } from '../src/storage/blob-store';
 import { compiledBundlePath } from './bundle';
 
 /** The adaptive limit's measurement window. */
-const ADAPT_EVERY_MS = 500;
+const ADAPT_EVERY_MS = 250;
 
 export interface BatchWorker {
   worker: Worker;
@@ -42,7 +42,7 @@ export async function createBatchWorker(
   const adaptive =
     config.concurrencyMode === 'adaptive'
       ? new AdaptiveLimit({
-          initial: Math.min(4, config.maxWorkers),
+          initial: Math.min(32, config.maxWorkers),
           max: config.maxWorkers,
           onChange: (l) => limiter.setLimit(l),
         })

@@ -125,4 +125,24 @@ describe('FairLimiter', () => {
     assert.equal(limiter.active, 2);
     assert.equal(limiter.waiting, 1);
   });
+
+  it("serves a key's waiters by priority (a batch's oldest chunk first), FIFO within a priority", async () => {
+    const limiter = new FairLimiter(1);
+    const hold = await limiter.acquire('a');
+    const order: string[] = [];
+    const waits = [
+      ['p5', 5],
+      ['p1', 1],
+      ['p3', 3],
+      ['p1b', 1],
+    ].map(([name, priority]) =>
+      limiter.acquire('a', undefined, priority as number).then((release) => {
+        order.push(name as string);
+        release();
+      }),
+    );
+    hold();
+    await Promise.all(waits);
+    assert.deepEqual(order, ['p1', 'p1b', 'p3', 'p5']);
+  });
 });
