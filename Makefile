@@ -65,6 +65,9 @@ test: tools browser-tools deploy-tools ## Run the whole suite on PostgreSQL, the
 test-load: tools ## Ten 5,000-request batches at once with 50 polling clients (reports poll latency p50/p99)
 	BESH_TEST_DB=postgres npx mocha test/load/load.test.ts
 
+bench: $(TEMPORAL_CLI) deploy-tools build ## Measure BESH against a direct client on simulated pools; writes BENCHMARKS.md (ARGS=--quick for a small run)
+	npx ts-node bench/run.ts $(ARGS)
+
 lint: $(NODE_STAMP) ## Type-check, lint and check formatting
 	npx tsc -p tsconfig.json --noEmit
 	npx eslint .
@@ -76,7 +79,7 @@ format: $(NODE_STAMP) ## Format the code
 clean: ## Remove build output and test output (keeps data/)
 	rm -rf dist test-output
 
-.PHONY: help tools build demo dev api worker simulator test test-load lint format clean
+.PHONY: help tools build demo dev api worker simulator test test-load bench lint format clean
 
 # --- Deployment: docker compose, one GPU or eight behind nginx (README "Deployment") ----------------------------
 # `docker compose` (v2) when the plugin is installed, otherwise the standalone `docker-compose`.

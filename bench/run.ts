@@ -1,0 +1,400 @@
+/**
+ * `make bench`: how close BESH drives a simulated vLLM pool to what the pool can do, side by side with a
+ * minimal direct client in the same run, and at what cost in CPU and memory. See bench/README.md.
+ *
+ *   make bench                    # the full run (7–8 minutes on 2 cores); writes BENCHMARKS.md, bench/throughput.svg
+ *   make bench ARGS=--quick       # small sizes (about 1.5 minutes), for development; writes under bench/out/
+ */
+import { Client, Connection } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client as PgClient } from 'pg';
+import { projectRoot } from '../src/paths';
+import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { freePort } from '../test/support/ports';
+import { BeshStack, type StackContext } from './besh';
+import { runDirect } from './direct-client';
+import { buckets, summarize } from './metrics';
+import { renderSvg } from './plot';
+import { Pool } from './pool';
+import { PostgresCpu } from './postgres';
+import { machineJiffies, Processes, startNginx } from './processes';
+import { printLine, renderMarkdown } from './report';
+import type { BeshRun, Calibration, Comparison, DirectRun, PoolInfo, Results } from './results';
+import { MAX_OUTPUT_TOKENS, MIN_OUTPUT_TOKENS, readBodies, writeWorkload, type Workload } from './workload';
+
+const PRESETS = {
+  full: { sizes: '1000,10000,50000', oneReplicaSizes: '1000,10000', concurrent: '4x5000', fast: '10000' },
+  quick: { sizes: '1000,2000', oneReplicaSizes: '500,1000', concurrent: '4x500', fast: '2000' },
+};
+const ADMIN_DB_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    sizes: { type: 'string' },
+    'one-replica-sizes': { type: 'string' },
+    concurrent: { type: 'string' },
+    fast: { type: 'string' },
+    replicas: { type: 'string', default: '8' },
+    capacity: { type: 'string', default: '32' },
+    'base-latency-ms': { type: 'string', default: '40' },
+    'per-token-ms': { type: 'string', default: '1.5' },
+    md: { type: 'string' },
+    /** V8 CPU profiles of every API and worker, in bench/out/profiles/ (slows them down a little). */
+    profile: { type: 'boolean', default: false },
+    svg: { type: 'string' },
+    /** Rewrite the report and plot from bench/out/results.json without measuring anything. */
+    'render-only': { type: 'boolean', default: false },
+  },
+});
+const preset = args.quick ? 'quick' : 'full';
+const defaults = PRESETS[preset];
+const list = (s: string) => (s.trim() ? s.split(',').map((x) => Number(x.trim())) : []);
+const sizes = list(args.sizes ?? defaults.sizes);
+const oneReplicaSizes = list(args['one-replica-sizes'] ?? defaults.oneReplicaSizes);
+const [concurrentBatches, concurrentSize] = (args.concurrent ?? defaults.concurrent).split('x').map(Number);
+const fastSize = Number(args.fast ?? defaults.fast);
+const custom =
+  args.quick || [args.sizes, args['one-replica-sizes'], args.concurrent, args.fast].some(Boolean);
+// Only the full run replaces the committed report; smaller ones land beside the raw results.
+const outDir = path.join(projectRoot, 'bench', 'out');
+const mdPath = path.resolve(args.md ?? (custom ? path.join(outDir, 'BENCHMARKS.md') : 'BENCHMARKS.md'));
+const svgPath = path.resolve(
+  args.svg ?? (custom ? path.join(outDir, 'throughput.svg') : path.join('bench', 'throughput.svg')),
+);
+const latency = { baseLatencyMs: Number(args['base-latency-ms']), perTokenMs: Number(args['per-token-ms']) };
+const replicas = Number(args.replicas);
+const capacity = Number(args.capacity);
+
+for (const [name, n] of Object.entries({ replicas, capacity, concurrentBatches, concurrentSize, fastSize })) {
+  if (!Number.isFinite(n) || n < 0) throw new Error(`invalid --${name}`);
+}
+
+const logDir = path.join(outDir, 'logs');
+const procs = new Processes(logDir);
+const cleanups: Array<() => Promise<unknown>> = [];
+let cleaning: Promise<void> | null = null;
+/** Idempotent; runs on success, failure and Ctrl-C alike. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await procs.stopAll().catch((e: unknown) => console.error('cleanup:', e)); // before what they use goes
+    for (const fn of cleanups.reverse()) await fn().catch((e: unknown) => console.error('cleanup:', e));
+  })();
+  return cleaning;
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  fs.rmSync(logDir, { recursive: true, force: true });
+  fs.mkdirSync(logDir, { recursive: true });
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-bench-'));
+  cleanups.push(async () => fs.rmSync(work, { recursive: true, force: true }));
+
+  if (!fs.existsSync(path.join(projectRoot, 'dist', 'src', 'main', 'worker.js')))
+    throw new Error('dist/ is missing: run `make build` (or `make bench`, which builds first)');
+
+  // Inputs first: generating 200 MB takes a few seconds and must not overlap a measurement.
+  const t = Date.now();
+  const inputs = new Map<number, Workload>();
+  for (const n of new Set([...sizes, ...oneReplicaSizes, ...(fastSize ? [fastSize] : [])])) {
+    inputs.set(n, writeWorkload(path.join(work, `input-${n}.jsonl`), n, n, `req${n}`));
+  }
+  const concurrentInputs = Array.from({ length: concurrentSize ? concurrentBatches : 0 }, (_, i) =>
+    writeWorkload(path.join(work, `concurrent-${i}.jsonl`), concurrentSize, 1000 + i, `b${i}`),
+  );
+  const files = [...inputs.values(), ...concurrentInputs];
+  console.log(
+    `inputs: ${files.map((w) => `${w.requests} requests (${(w.bytes / 1e6).toFixed(1)} MB)`).join(', ')} ` +
+      `in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+  );
+
+  // One database, Temporal server and DATA_DIR for the whole run; API and worker are fresh per scenario.
+  const dbName = `besh_bench_${randomBytes(4).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${dbName}`);
+  cleanups.push(() => adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`));
+  const dbUrl = new URL(ADMIN_DB_URL);
+  dbUrl.pathname = `/${dbName}`;
+  const devServer: DevServer = await startDevServer({
+    port: await freePort(),
+    uiPort: null,
+    dbFile: path.join(work, 'temporal.sqlite'),
+    logFile: path.join(logDir, 'temporal.log'),
+  });
+  cleanups.push(() => devServer.stop());
+  const connection = await Connection.connect({ address: devServer.address });
+  cleanups.push(() => connection.close());
+  const postgres = await PostgresCpu.connect(ADMIN_DB_URL, dbName);
+  cleanups.push(() => postgres.close());
+  const apiKey = `sk-bench-${randomBytes(12).toString('hex')}`;
+  const ctxBase: Omit<StackContext, 'nginxPid'> = {
+    procs,
+    env: {
+      DATA_DIR: path.join(work, 'data'),
+      DATABASE_URL: dbUrl.toString(),
+      TEMPORAL_ADDRESS: devServer.address,
+      BESH_API_KEYS: apiKey,
+    },
+    apiKey,
+    temporal: new Client({ connection }),
+    temporalPid: devServer.process.pid!,
+    postgres,
+    profileDir: args.profile ? path.join(outDir, 'profiles') : undefined,
+  };
+  if (args.profile) fs.rmSync(path.join(outDir, 'profiles'), { recursive: true, force: true });
+
+  const results: Results = {
+    preset: custom && !args.quick ? 'custom' : preset,
+    command: process.argv.length > 2 ? `make bench ARGS="${process.argv.slice(2).join(' ')}"` : 'make bench',
+    startedAt: new Date(started).toISOString(),
+    durationS: 0,
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+      memGiB: Math.round(os.totalmem() / 2 ** 30),
+      kernel: `${os.type()} ${os.release()}`,
+      node: process.version,
+      loadAvg: os.loadavg().map((x) => +x.toFixed(2)),
+    },
+    workload: {
+      files: files.map((w) => ({ requests: w.requests, bytes: w.bytes })),
+      outputTokens: [MIN_OUTPUT_TOKENS, MAX_OUTPUT_TOKENS],
+    },
+    pools: [],
+    calibrations: [],
+    utilisation: [],
+    concurrent: null,
+    fast: null,
+    fastFixed: null,
+  };
+  const save = () => {
+    results.durationS = Math.round((Date.now() - started) / 1000);
+    fs.writeFileSync(path.join(outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
+  };
+
+  /** One pool: calibrate the direct client, then direct and BESH side by side for each input. */
+  const onPool = async (
+    info: Omit<PoolInfo, 'slots'>,
+    jobs: { inputs: Workload[]; kind: 'single' | 'concurrent' | 'fast' }[],
+    candidates: (slots: number) => number[],
+  ) => {
+    const pool = await Pool.start(info, procs);
+    const poolInfo: PoolInfo = { ...info, slots: pool.slots };
+    results.pools.push(poolInfo);
+    let nginx = null;
+    let origin = `http://127.0.0.1:${pool.ports[0]}`;
+    if (info.viaNginx) {
+      const port = await freePort();
+      nginx = await startNginx(procs, path.join(work, `nginx-${results.pools.length}`), port, pool.ports);
+      origin = `http://127.0.0.1:${port}`;
+    }
+    const ctx: StackContext = { ...ctxBase, nginxPid: nginx?.pid ?? null };
+    try {
+      const calibration: Calibration = {
+        pool: info.name,
+        requests: jobs[0].inputs[0].requests,
+        tried: [],
+        best: 0,
+      };
+      const first = await readBodies(jobs[0].inputs[0].file);
+      // Opens nginx's and the replicas' connections, so the first measured run does not pay for them.
+      await runDirect(origin, '/v1/chat/completions', first.slice(0, 200), Math.max(8, pool.slots));
+      let firstDirect: DirectRun | null = null;
+      for (const c of candidates(pool.slots)) {
+        const run = await direct(pool, origin, first, c);
+        calibration.tried.push({ concurrency: c, spanMs: run.pool.spanMs });
+        printLine(`[${info.name}] calibration: ${c} at once → ${(run.pool.spanMs / 1000).toFixed(2)} s`);
+        if (!firstDirect || run.pool.spanMs < firstDirect.pool.spanMs) firstDirect = run;
+      }
+      calibration.best = firstDirect!.concurrency;
+      results.calibrations.push(calibration);
+      for (const [j, job] of jobs.entries()) {
+        const bodies =
+          j === 0 ? first : (await Promise.all(job.inputs.map((w) => readBodies(w.file)))).flat();
+        const d = j === 0 ? firstDirect! : await direct(pool, origin, bodies, calibration.best);
+        // Log file names: ASCII only.
+        const label = `${info.name.replace(/×/g, 'x').replace(/[^\w.-]+/g, '')}-${job.kind}-${bodies.length}`;
+        // A stuck batch must not hang the run: far more than BESH ever needs, then fail with what we have.
+        const deadlineMs = 120_000 + 10 * d.pool.spanMs;
+        const b = await besh(ctx, pool, `${origin}/v1`, info.beshEnv, job.inputs, label, deadlineMs);
+        const cmp: Comparison = {
+          pool: info.name,
+          slots: pool.slots,
+          requests: bodies.length,
+          batches: job.inputs.length,
+          direct: d,
+          besh: b,
+        };
+        if (job.kind === 'single') results.utilisation.push(cmp);
+        else if (job.kind === 'concurrent') results.concurrent = cmp;
+        else results.fast = cmp;
+        printLine(cmp);
+        save();
+        if (job.kind === 'fast') {
+          // Diagnostic: the same batch at a fixed MAX_WORKERS tells the orchestration's own cost apart from
+          // what the adaptive limit makes of a 0 ms upstream.
+          const env = { ...info.beshEnv, CONCURRENCY_MODE: 'fixed' };
+          results.fastFixed = await besh(
+            ctx,
+            pool,
+            `${origin}/v1`,
+            env,
+            job.inputs,
+            `${label}-fixed`,
+            deadlineMs,
+          );
+          printLine({ ...cmp, pool: `${info.name}, CONCURRENCY_MODE=fixed`, besh: results.fastFixed });
+          save();
+        }
+      }
+    } finally {
+      if (nginx) await procs.stop(nginx);
+      await procs.stop(pool.child);
+    }
+  };
+
+  const slotsTimes = (factors: number[]) => (slots: number) => factors.map((f) => Math.round(slots * f));
+  const pools: { info: Omit<PoolInfo, 'slots'>; jobs: Parameters<typeof onPool>[1] }[] = [];
+  if (sizes.length || concurrentInputs.length) {
+    // docker-compose.8gpu.yml's settings for a multi-replica pool: a higher ceiling, more batches at once.
+    const beshEnv: Record<string, string> =
+      replicas > 1 ? { MAX_WORKERS: '1024', MAX_CONCURRENT_BATCHES: '8' } : {};
+    pools.push({
+      info: { name: `${replicas}×${capacity}`, replicas, capacity, ...latency, viaNginx: true, beshEnv },
+      jobs: [
+        ...sizes.map((n) => ({ inputs: [inputs.get(n)!], kind: 'single' as const })),
+        ...(concurrentInputs.length ? [{ inputs: concurrentInputs, kind: 'concurrent' as const }] : []),
+      ],
+    });
+  }
+  if (oneReplicaSizes.length) {
+    pools.push({
+      info: { name: `1×${capacity}`, replicas: 1, capacity, ...latency, viaNginx: false, beshEnv: {} },
+      jobs: oneReplicaSizes.map((n) => ({ inputs: [inputs.get(n)!], kind: 'single' as const })),
+    });
+  }
+  try {
+    for (const p of pools) await onPool(p.info, p.jobs, slotsTimes([1, 1.25, 1.5]));
+    if (fastSize) {
+      // Capacity 0 = unlimited slots, 0 ms: whatever limits throughput is on this machine, not in the pool.
+      const info = {
+        name: '1×∞ (0 ms)',
+        replicas: 1,
+        capacity: 0,
+        baseLatencyMs: 0,
+        perTokenMs: 0,
+        viaNginx: false,
+        beshEnv: {},
+      };
+      await onPool(info, [{ inputs: [inputs.get(fastSize)!], kind: 'fast' }], () => [16, 64, 256]);
+    }
+  } catch (err) {
+    // Report what was measured before the failure, and say that the run is incomplete.
+    results.error = err instanceof Error ? err.message : String(err);
+    throw err;
+  } finally {
+    save();
+    writeReport(results);
+    console.log(`raw results in bench/out/results.json; the run took ${results.durationS} s`);
+  }
+}
+
+async function direct(pool: Pool, origin: string, bodies: string[], concurrency: number): Promise<DirectRun> {
+  const m0 = machineJiffies();
+  await pool.begin();
+  const client = await runDirect(origin, '/v1/chat/completions', bodies, concurrency);
+  const rec = await pool.end();
+  const m1 = machineJiffies();
+  if (client.errors) throw new Error(`direct client: ${client.errors} of ${bodies.length} requests failed`);
+  return {
+    requests: bodies.length,
+    concurrency,
+    client,
+    pool: summarize(rec, pool.slots),
+    machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
+    buckets: buckets(rec, pool.slots, client.firstSentAt),
+  };
+}
+
+async function besh(
+  ctx: StackContext,
+  pool: Pool,
+  upstream: string,
+  env: Record<string, string>,
+  inputs: Workload[],
+  label: string,
+  deadlineMs: number,
+): Promise<BeshRun> {
+  const stack = await BeshStack.start(ctx, upstream, env, label);
+  try {
+    const m0 = machineJiffies();
+    const r = await stack.run(pool, inputs, deadlineMs);
+    const m1 = machineJiffies();
+    for (const b of r.batches) {
+      if (b.status !== 'completed' || b.okLines !== b.requests || b.errorLines)
+        throw new Error(
+          `batch ${b.id}: ${b.status}, ${b.okLines}/${b.requests} answered, ${b.errorLines} errors`,
+        );
+    }
+    const createdAt = Math.min(...r.batches.map((b) => b.createdAt));
+    const doneAt = Math.max(...r.batches.map((b) => b.statusAt.completed));
+    return {
+      requests: inputs.reduce((n, w) => n + w.requests, 0),
+      batches: r.batches,
+      pool: summarize(r.recording, pool.slots),
+      wallMs: doneAt - createdAt,
+      cpu: r.cpu,
+      memory: r.memory,
+      limit: r.limit,
+      machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
+      buckets: buckets(r.recording, pool.slots, createdAt),
+    };
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const c = new PgClient({ connectionString: ADMIN_DB_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) {
+      procs.killAll(); // a second Ctrl-C: no more waiting
+      process.exit(130);
+    }
+    interrupted = true;
+    console.error(`\n${signal}: stopping every process and removing temporary files…`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+function writeReport(results: Results): void {
+  fs.writeFileSync(svgPath, renderSvg(results));
+  fs.writeFileSync(mdPath, renderMarkdown(results, path.relative(path.dirname(mdPath), svgPath)));
+  console.log(`\nwrote ${path.relative(projectRoot, mdPath)} and ${path.relative(projectRoot, svgPath)}`);
+}
+
+if (args['render-only']) {
+  writeReport(JSON.parse(fs.readFileSync(path.join(outDir, 'results.json'), 'utf8')) as Results);
+  process.exit();
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  // Exit once clean: temporal/dev-server.ts's stop() leaves a 10 s kill timer pending after the server exits.
+  .finally(() => cleanup().finally(() => process.exit()));
