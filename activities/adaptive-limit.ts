@@ -1,5 +1,7 @@
 /** Latency differences smaller than this are noise. */
 const MIN_QUEUEING_MS = 5;
+/** Answers a window needs before its mean latency says anything. */
+const MIN_SAMPLES = 5;
 
 export interface AdaptiveLimitOptions {
   initial: number;
@@ -29,10 +31,14 @@ export class AdaptiveLimit {
   private overloaded = false;
   private last: { limit: number; samples: number } | null = null;
   private readonly queueing: number;
+  private readonly min: number;
   private readonly overload: number;
 
   constructor(private readonly opts: AdaptiveLimitOptions) {
     this.value = Math.max(1, Math.min(opts.max, opts.initial));
+    // Never below the start: a pool smaller than that only queues a little, and a limit that sank to 1 on a
+    // misread latency would starve the batch (the benchmark caught exactly that).
+    this.min = this.value;
     this.queueing = opts.queueing ?? 1.5;
     this.overload = opts.overload ?? 2;
   }
@@ -57,7 +63,10 @@ export class AdaptiveLimit {
   tick(demand: boolean): void {
     const overloaded = this.overloaded;
     const samples = this.count;
-    const rtt = samples ? this.sum / samples : null;
+    // A window closes only with enough answers in it: at a low limit it spans several ticks, so the limit can
+    // always climb back (a window that never filled once kept a limit of 1 stuck there for good).
+    if (!overloaded && samples < MIN_SAMPLES) return;
+    const rtt = this.sum / samples;
     this.sum = 0;
     this.count = 0;
     this.overloaded = false;
@@ -67,7 +76,6 @@ export class AdaptiveLimit {
       this.slowStart = false;
       return this.set(this.value * 0.7);
     }
-    if (rtt === null || samples < 5) return;
     // The floor is the lowest window mean of the last 240 windows (a minute at 250 ms), so it follows a changing
     // request mix without creeping up while the limit sits at the knee.
     this.history.push(rtt);
@@ -78,15 +86,17 @@ export class AdaptiveLimit {
     const above = (factor: number) => rtt > floor * factor && rtt - floor > MIN_QUEUEING_MS;
     if (above(this.overload)) {
       this.slowStart = false;
-      return this.set(knee);
+      // Gently: a floor measured on a burst of short requests can make latency look worse than it is.
+      return this.set(Math.max(knee, this.value * 0.8));
     }
     if (!demand) return;
     if (!above(this.queueing)) return this.set(this.grow());
     // Latency is rising. On a GPU that is still worth it while throughput rises with it; once it does not,
-    // requests only wait in the server's queue: go back to the knee.
+    // requests only wait in the server's queue: hold. Waiting there costs latency, never throughput, so the
+    // limit errs on the high side and only a real blow-up (above) or 429/503 brings it down.
     this.slowStart = false;
     const risen = previous !== null && this.value > previous.limit && samples > previous.samples * 1.05;
-    this.set(risen ? this.grow() : Math.max(knee, this.value * 0.9));
+    if (risen) this.set(this.grow());
   }
 
   private grow(): number {
@@ -94,7 +104,7 @@ export class AdaptiveLimit {
   }
 
   private set(next: number): void {
-    const clamped = Math.max(1, Math.min(this.opts.max, Math.round(next)));
+    const clamped = Math.max(this.min, Math.min(this.opts.max, Math.round(next)));
     if (clamped === this.value) return;
     this.value = clamped;
     this.opts.onChange(clamped);
