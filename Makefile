@@ -53,7 +53,7 @@ api: tools build ## Run only the API (needs Temporal and the database)
 	node dist/src/main/api.js
 
 worker: tools build ## Run only a batch worker
-	node dist/src/main/worker.js
+	node --max-old-space-size=256 dist/src/main/worker.js
 
 simulator: $(NODE_STAMP) ## Run the vLLM simulator on :8000 (SIM_* variables or flags after ARGS=)
 	npx ts-node src/simulator/main.ts $(ARGS)

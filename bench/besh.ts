@@ -94,7 +94,8 @@ export class BeshStack {
       'worker',
       { ...env, WORKER_METRICS_PORT: String(metricsPort) },
       `worker-${label}`,
-      profile(`worker-${label}`),
+      // As docker-compose runs it (see the worker's `command` there).
+      ['--max-old-space-size=256', ...profile(`worker-${label}`)],
     );
     const metrics = `http://127.0.0.1:${metricsPort}/metrics`;
     const auth = { authorization: `Bearer ${ctx.apiKey}` };

@@ -70,7 +70,16 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     if (exited) return;
     const gone = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
-    await Promise.race([gone, sleep(10_000).then(() => child.kill('SIGKILL'))]);
+    // The kill timer is cancelled once the server is gone, so it does not hold the caller's process open.
+    const timer = new AbortController();
+    await Promise.race([
+      gone,
+      sleep(10_000, undefined, { signal: timer.signal }).then(
+        () => child.kill('SIGKILL'),
+        () => undefined,
+      ),
+    ]);
+    timer.abort();
   };
   const deadline = Date.now() + 60_000;
   for (;;) {

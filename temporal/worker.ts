@@ -38,11 +38,12 @@ export async function createBatchWorker(
 ): Promise<BatchWorker> {
   const connection = deps.connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
   const limiter = new FairLimiter(config.maxWorkers);
-  // Adaptive mode finds the pool's best concurrency itself; MAX_WORKERS is then only the ceiling.
+  // Adaptive mode finds the pool's best concurrency itself, between a quarter of MAX_WORKERS (its start, so a
+  // short batch on a big pool is not all ramp) and MAX_WORKERS.
   const adaptive =
     config.concurrencyMode === 'adaptive'
       ? new AdaptiveLimit({
-          initial: Math.min(32, config.maxWorkers),
+          initial: Math.max(Math.min(32, config.maxWorkers), Math.floor(config.maxWorkers / 4)),
           max: config.maxWorkers,
           onChange: (l) => limiter.setLimit(l),
         })
