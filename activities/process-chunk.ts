@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { readLines } from '../src/files/line-reader';
 import type { Chunk } from '../temporal/shared';
@@ -76,6 +77,8 @@ export function processChunkActivity(deps: ActivityDeps) {
       const acquireSlot = () => deps.limiter.acquire(batchId, signal, chunk.index);
       // While the worker drains, no new request starts; those in flight finish and are written.
       const stopStarting = AbortSignal.any([signal, deps.draining]);
+      // Every request in flight listens on these (to abort its upstream call or slot wait): hundreds, not a leak.
+      setMaxListeners(0, signal, stopStarting, deps.draining);
       let drained = false;
       for await (const { line } of readLines(source)) {
         if (signal.aborted || failure) break;

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../src/paths';
+import { loopbackNginxArgs } from '../test/support/nginx';
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
@@ -156,20 +157,7 @@ export async function startNginx(procs: Processes, dir: string, listen: number, 
     ...ports.map(String),
   ]);
   const out = procs.log('nginx');
-  const child = spawn(
-    bin,
-    [
-      '-p',
-      dir,
-      '-c',
-      path.join(dir, 'nginx.conf'),
-      '-e',
-      path.join(dir, 'logs', 'error.log'),
-      '-g',
-      'daemon off;',
-    ],
-    { stdio: ['ignore', out, out] },
-  );
+  const child = spawn(bin, loopbackNginxArgs(dir), { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   procs.track('nginx', child, 10_000);
   await until('nginx /health', async () => (await fetch(`http://127.0.0.1:${listen}/health`)).ok, 20_000);

@@ -3,20 +3,10 @@
 // max_tokens spread over 32–160, which spreads the simulated generation times the way real answers do.
 import fs from 'node:fs';
 import readline from 'node:readline';
+import { mulberry32 } from '../src/shared/prng';
 
 export const MIN_OUTPUT_TOKENS = 32;
 export const MAX_OUTPUT_TOKENS = 160;
-
-/** Seeded, so a file of a given size and seed is the same in every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   'the of and to in a is that for it as was with be by on not he this are or his from at which but have an ' +

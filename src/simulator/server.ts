@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Endpoint, outputTokens, simulatedResponse } from './answer';
+import { mulberry32 } from '../shared/prng';
 
 export interface Faults {
   /** Fractions 0..1 of inference requests that get each fault (one PRNG draw decides among them). */
@@ -142,16 +143,6 @@ export function parseFaults(x: unknown): Partial<Faults> {
     } else throw new Error(`unknown fault "${key}"`);
   }
   return out;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** One draw over disjoint intervals, so each rate is exact as long as they sum to ≤ 1. */

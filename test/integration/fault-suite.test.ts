@@ -30,7 +30,11 @@ describe('Fault suite: every line ends in exactly one file, whatever breaks', fu
   describe('worker processes', () => {
     let s: Stack;
     beforeEach(async () => {
-      s = await startStack({ worker: false, simulator: { capacity: 8, baseLatencyMs: 25 } });
+      s = await startStack({
+        worker: false,
+        env: { MAX_WORKERS: '64' },
+        simulator: { capacity: 8, baseLatencyMs: 25 },
+      });
     });
     afterEach(async () => s?.close());
 
@@ -53,9 +57,10 @@ describe('Fault suite: every line ends in exactly one file, whatever breaks', fu
         assert.equal(done.status, 'completed');
         const { out } = await assertEveryLineOnce(s.openai, done, input);
         assert.equal(out.length, 1200);
-        // Only requests in flight at a kill are sent again: at most MAX_WORKERS (64) per kill.
+        // Only requests in flight at a kill (at most MAX_WORKERS = 64), and answers still in the 10 ms write
+        // batch (a handful at this pool's ~320 req/s), are sent again.
         const resent = s.sim.stats().received - 1200;
-        assert.ok(resent <= 3 * 64, `${resent} requests were sent again`);
+        assert.ok(resent <= 3 * (64 + 16), `${resent} requests were sent again`);
         record('worker SIGKILL x3, restarted', `completed 1200/1200, ${resent} requests re-sent`);
       } finally {
         worker.kill('SIGTERM');

@@ -10,6 +10,7 @@ import { testOutputDir } from '../support/global';
 import { freePort } from '../support/ports';
 import { exited, until } from '../support/processes';
 import { startStack, type Stack } from '../support/stack';
+import { loopbackNginxArgs } from '../support/nginx';
 
 const REPLICAS = 8;
 const FIRST_PORT = 8001; // the host ports of vllm-1..vllm-8 in docker-compose.8gpu.yml
@@ -80,20 +81,7 @@ describe('nginx pool: the 8-GPU load balancer config in front of eight vLLM repl
       ...sims.map((sim) => String(sim.port)),
     ]);
     const log = fs.openSync(path.join(testOutputDir, 'nginx-pool.log'), 'w');
-    nginx = spawn(
-      nginxBin,
-      [
-        '-p',
-        dir,
-        '-c',
-        path.join(dir, 'nginx.conf'),
-        '-e',
-        path.join(dir, 'logs', 'error.log'),
-        '-g',
-        'daemon off;',
-      ],
-      { stdio: ['ignore', log, log] },
-    );
+    nginx = spawn(nginxBin, loopbackNginxArgs(dir), { stdio: ['ignore', log, log] });
     const health = `http://127.0.0.1:${nginxPort}/health`;
     await until('nginx /health', async () => (await fetch(health).catch(() => null))?.status === 200, 20_000);
     // /health is proxied: with every replica down it must not say 200 (the original BESH answered 200 regardless).
