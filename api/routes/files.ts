@@ -7,6 +7,8 @@ import {
   JSONL_PURPOSES,
   toFileObject,
   unexpired,
+  UNEXPIRED_SQL,
+  unexpiredParams,
 } from '../../src/files/file-object';
 import { ingestSpooled } from '../../src/files/ingest';
 import { storageUsage } from '../../src/files/storage-usage';
@@ -26,8 +28,6 @@ import { spoolDir, spoolMultipart } from '../multipart';
 import { listBody, parseCursor, parseLimit, parseOrder } from '../query';
 
 const now = () => Math.floor(Date.now() / 1000);
-/** The query-builder twin of `unexpired()`, for alias `f`. */
-const UNEXPIRED = '(f.expiresAt IS NULL OR f.expiresAt > :now)';
 
 function parseExpiresAfter(
   fields: Record<string, string>,
@@ -122,7 +122,7 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
     const qb = files
       .createQueryBuilder('f')
       .where('f.owner = :tenantId', { tenantId })
-      .andWhere(UNEXPIRED, { now: now() });
+      .andWhere(UNEXPIRED_SQL, unexpiredParams());
     if (typeof ctx.query.purpose === 'string')
       qb.andWhere('f.purpose = :purpose', { purpose: ctx.query.purpose });
     const after = await parseCursor(ctx.query.after, 'File', isFileId, (id) =>

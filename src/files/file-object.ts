@@ -24,3 +24,7 @@ export const unexpired = (where: FindOptionsWhere<FileRow>): FindOptionsWhere<Fi
   { ...where, expiresAt: IsNull() },
   { ...where, expiresAt: MoreThan(Math.floor(Date.now() / 1000)) },
 ];
+
+/** The query-builder twin of `unexpired()`, for a file alias `f`; bind `unexpiredParams()`. */
+export const UNEXPIRED_SQL = '(f.expiresAt IS NULL OR f.expiresAt > :now)';
+export const unexpiredParams = () => ({ now: Math.floor(Date.now() / 1000) });

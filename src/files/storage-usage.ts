@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { FileEntity } from '../db/entities';
+import { UNEXPIRED_SQL, unexpiredParams } from './file-object';
 
 export interface StorageUsage {
   files: number;
@@ -16,7 +17,7 @@ export async function storageUsage(db: DataSource, owner: string): Promise<Stora
     .addSelect('COUNT(*)', 'files')
     .addSelect('SUM(f.bytes)', 'bytes')
     .where('f.owner = :owner', { owner })
-    .andWhere('(f.expiresAt IS NULL OR f.expiresAt > :now)', { now: Math.floor(Date.now() / 1000) })
+    .andWhere(UNEXPIRED_SQL, unexpiredParams())
     .groupBy('f.purpose')
     .getRawMany();
   const usage: StorageUsage = { files: 0, bytes: 0, by_purpose: {} };

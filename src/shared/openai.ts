@@ -108,14 +108,6 @@ export interface ErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
 
-/** One line of a batch input file. */
-export interface BatchRequestLine {
-  custom_id: string;
-  method: 'POST';
-  url: string;
-  body: Record<string, unknown>;
-}
-
 /** One line of a batch output or error file. */
 export interface BatchResultLine {
   id: string;
