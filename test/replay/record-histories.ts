@@ -1,0 +1,71 @@
+// Records histories of real batch runs into test/fixtures/histories/ for the replay test.
+// Run with `make record-histories` whenever the workflow changes on purpose; keep the old files: batches that
+// started under an older workflow may still be running in production.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from '../../src/paths';
+import { batchLines, createBatch, toJsonl, waitForBatch } from '../support/batches';
+import { until } from '../support/processes';
+import { startStack, type Stack } from '../support/stack';
+
+const outDir = path.join(__dirname, '..', 'fixtures', 'histories');
+const tag = process.env.HISTORY_TAG ?? new Date().toISOString().slice(0, 10);
+
+function save(s: Stack, name: string, batchId: string) {
+  // The CLI's JSON is what the Web UI downloads and what historyFromJSON reads.
+  const cli = process.env.TEMPORAL_CLI_PATH ?? path.join(projectRoot, '.tools', 'temporal', 'bin', 'temporal');
+  const json = execFileSync(cli, ['workflow', 'show', '-w', batchId, '--address', s.config.temporalAddress, '-o', 'json'], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, `${tag}-${name}.json`);
+  fs.writeFileSync(file, json);
+  console.log(`recorded ${file} (${JSON.parse(json.toString()).events.length} events)`);
+}
+
+describe('record workflow histories', function () {
+  this.timeout(180_000);
+  let s: Stack;
+  before(async () => {
+    s = await startStack({
+      env: { COMPLETION_WINDOW_MIN_SECONDS: '1', MAX_CONCURRENT_BATCHES: '1', MAX_WORKERS: '8' },
+      simulator: { capacity: 4, baseLatencyMs: 20 },
+    });
+  });
+  after(async () => s?.close());
+
+  it('completed', async () => {
+    const b = await createBatch(s.openai, toJsonl(batchLines(120)));
+    await waitForBatch(s.openai, b.id);
+    save(s, 'completed', b.id);
+  });
+
+  it('validation failed', async () => {
+    const b = await createBatch(s.openai, toJsonl([{ custom_id: 'x', method: 'GET', url: '/v1/x', body: {} }]));
+    await waitForBatch(s.openai, b.id);
+    save(s, 'validation-failed', b.id);
+  });
+
+  it('cancelled mid-run, and another cancelled while queued behind it', async () => {
+    const running = await createBatch(s.openai, toJsonl(batchLines(400)));
+    await waitForBatch(s.openai, running.id, { until: (x) => x.request_counts!.completed >= 20 });
+    const queued = await createBatch(s.openai, toJsonl(batchLines(10)));
+    await until('the second batch to be validated and queued', async () => {
+      const d = await s.temporal.workflow.getHandle(queued.id).fetchHistory();
+      return (d.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'admitBatch');
+    });
+    await s.openai.batches.cancel(queued.id);
+    await waitForBatch(s.openai, queued.id);
+    save(s, 'cancelled-while-queued', queued.id);
+    await s.openai.batches.cancel(running.id);
+    await waitForBatch(s.openai, running.id);
+    save(s, 'cancelled-mid-run', running.id);
+  });
+
+  it('expired mid-run', async () => {
+    const b = await createBatch(s.openai, toJsonl(batchLines(400)), { window: '2s' });
+    await waitForBatch(s.openai, b.id);
+    save(s, 'expired-mid-run', b.id);
+  });
+});
