@@ -1,6 +1,6 @@
 # One image for the BESH API (default command), the batch worker and the CLI:
-#   docker run besh                                  -> node dist/src/main/api.js
-#   docker run besh node dist/src/main/worker.js
+#   docker run besh                                  -> node dist/main/api.js
+#   docker run besh node dist/main/worker.js
 #   docker run besh node dist/src/cli/besh.js keys list
 # No configuration or secrets are baked in (.dockerignore keeps .env and data/ out of the build context):
 # everything comes from the environment at run time.
@@ -42,4 +42,4 @@ COPY --from=build /app ./
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 5000
-CMD ["node", "dist/src/main/api.js"]
+CMD ["node", "dist/main/api.js"]

@@ -44,16 +44,16 @@ build: $(NODE_STAMP) ## Compile TypeScript to dist/
 	node dist/temporal/bundle.js
 
 demo: tools build ## Run everything locally: Temporal (UI :8233), simulator (:8000), worker, API (:5000)
-	node dist/src/main/demo.js
+	node dist/main/demo.js
 
 dev: tools build ## Like demo, but against VLLM_BASE_URL instead of the simulator
-	node dist/src/main/demo.js --no-simulator
+	node dist/main/demo.js --no-simulator
 
 api: tools build ## Run only the API (needs Temporal and the database)
-	node dist/src/main/api.js
+	node dist/main/api.js
 
 worker: tools build ## Run only a batch worker
-	node --max-old-space-size=256 dist/src/main/worker.js
+	node --max-old-space-size=256 dist/main/worker.js
 
 simulator: $(NODE_STAMP) ## Run the vLLM simulator on :8000 (SIM_* variables or flags after ARGS=)
 	npx ts-node src/simulator/main.ts $(ARGS)

@@ -38,7 +38,7 @@ export default tseslint.config(
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins.
-    files: ['workflows/**/*.ts', 'temporal/shared.ts'],
+    files: ['workflows/**/*.ts', 'src/contract/batch-workflow.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

@@ -2,15 +2,9 @@ import { heartbeat } from '@temporalio/activity';
 import fs from 'node:fs';
 import { In, LessThanOrEqual, Not } from 'typeorm';
 import { BatchEntity, FileEntity } from '../src/db/entities';
-import { TERMINAL_STATUSES } from '../src/shared/openai';
+import { isTerminal, UNFINISHED_STATUSES } from '../src/batches/lifecycle';
+import type { CleanupReport } from '../src/contract/batch-workflow';
 import type { ActivityDeps } from './deps';
-
-export interface CleanupReport {
-  expiredFiles: number;
-  freedBytes: number;
-  orphanedPartDirs: number;
-  staleTempFiles: number;
-}
 
 const PAGE = 500;
 /** Scratch older than this belongs to no upload or chunk in progress. */
@@ -36,7 +30,7 @@ export function deleteExpiredFilesActivity(deps: ActivityDeps) {
       if (rows.length === 0) break;
       const running = await deps.db.getRepository(BatchEntity).find({
         select: { inputFileId: true },
-        where: { inputFileId: In(rows.map((r) => r.id)), status: Not(In([...TERMINAL_STATUSES])) },
+        where: { inputFileId: In(rows.map((r) => r.id)), status: In(UNFINISHED_STATUSES) },
       });
       const inUse = new Set(running.map((b) => b.inputFileId));
       skip = new Set([...skip, ...inUse]);
@@ -65,7 +59,7 @@ export function sweepScratchActivity(deps: ActivityDeps) {
       const batch = await deps.db
         .getRepository(BatchEntity)
         .findOne({ select: { status: true }, where: { id: batchId } });
-      if (batch && !TERMINAL_STATUSES.includes(batch.status)) continue;
+      if (batch && !isTerminal(batch.status)) continue;
       await fs.promises.rm(`${deps.partsRoot}/${batchId}`, { recursive: true, force: true });
       orphanedPartDirs++;
     }

@@ -4,26 +4,10 @@ import { PassThrough } from 'node:stream';
 import { BatchEntity, ChunkProgressEntity, FileEntity, type FileRow } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import { batchResultFileId } from '../src/shared/ids';
-import type { Chunk } from '../temporal/shared';
+import type { FinalizeInput, FinalizeResult } from '../src/contract/batch-workflow';
 import { batchPartsDir, partPath, scanChunkParts, type PartKind } from './chunk-parts';
 import type { ActivityDeps } from './deps';
 import { addUsage, errorLine, usageOf, zeroUsage } from './result-lines';
-
-export interface FinalizeInput {
-  batchId: string;
-  inputFileId: string;
-  chunks: Chunk[];
-  /** Chunks that may lack lines (cancelled, expired or failed): their unanswered requests get `missing`. */
-  incomplete: number[];
-  missing: { code: string; message: string } | null;
-}
-
-export interface FinalizeResult {
-  completed: number;
-  failed: number;
-  outputFileId: string | null;
-  errorFileId: string | null;
-}
 
 /** Writes `lines` into a blob as they are produced, and deletes it again when nothing was written. */
 class ResultFileWriter {

@@ -2,24 +2,11 @@ import { Context } from '@temporalio/activity';
 import { setMaxListeners } from 'node:events';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { readLines } from '../src/files/line-reader';
-import type { Chunk } from '../temporal/shared';
+import type { ChunkResult, ProcessChunkInput } from '../src/contract/batch-workflow';
 import { ChunkPartWriter, scanChunkParts, type PartTally } from './chunk-parts';
 import { loadChunkProgress, saveChunkProgress } from './chunk-progress';
 import type { ActivityDeps } from './deps';
 import { addUsage, errorLine, responseLine, usageOf } from './result-lines';
-
-export interface ProcessChunkInput {
-  batchId: string;
-  owner: string;
-  inputFileId: string;
-  endpoint: string;
-  chunk: Chunk;
-}
-
-export interface ChunkResult {
-  completed: number;
-  failed: number;
-}
 
 /** Compact checkpoint sent with every heartbeat; the part files hold the rest. */
 interface Checkpoint {

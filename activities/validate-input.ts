@@ -1,24 +1,8 @@
 import { heartbeat } from '@temporalio/activity';
 import { readLines } from '../src/files/line-reader';
 import type { BatchError } from '../src/shared/openai';
-import type { Chunk } from '../temporal/shared';
+import type { Chunk, ValidateInput, ValidationResult } from '../src/contract/batch-workflow';
 import type { ActivityDeps } from './deps';
-
-export interface ValidateInput {
-  inputFileId: string;
-  endpoint: string;
-}
-
-export type ValidationResult =
-  | {
-      ok: true;
-      total: number;
-      model: string;
-      chunks: Chunk[];
-      window: number;
-      heartbeatTimeoutSeconds: number;
-    }
-  | { ok: false; errors: BatchError[] };
 
 /** Enough to explain a bad file; more would only bloat the workflow history. */
 const MAX_ERRORS = 100;

@@ -110,7 +110,7 @@ export class Processes {
     nodeArgs: string[] = [],
   ): ChildProcess {
     const out = this.log(logName);
-    const script = path.join(projectRoot, 'dist', 'src', 'main', `${entry}.js`);
+    const script = path.join(projectRoot, 'dist', 'main', `${entry}.js`);
     const child = spawn(process.execPath, [...nodeArgs, script], {
       cwd: projectRoot,
       env: { ...process.env, ...env },

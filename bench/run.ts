@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-bench-'));
   cleanups.push(async () => fs.rmSync(work, { recursive: true, force: true }));
 
-  if (!fs.existsSync(path.join(projectRoot, 'dist', 'src', 'main', 'worker.js')))
+  if (!fs.existsSync(path.join(projectRoot, 'dist', 'main', 'worker.js')))
     throw new Error('dist/ is missing: run `make build` (or `make bench`, which builds first)');
 
   // Inputs first: generating 200 MB takes a few seconds and must not overlap a measurement.

@@ -1,7 +1,14 @@
 import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
 import type { Config } from '../src/config';
-import type { BatchWorkflowInput } from './shared';
-import { SA_ENDPOINT, SA_OWNER, SA_STATUS, WORKFLOW_TYPE, workflowIdFor } from './shared';
+import {
+  SA_ENDPOINT,
+  SA_OWNER,
+  SA_STATUS,
+  workflowIdFor,
+  type BatchWorkflowInput,
+} from '../src/contract/batch-workflow';
+import { INITIAL_STATUS } from '../src/batches/lifecycle';
+import { batchWorkflow } from '../workflows/batch-workflow';
 
 export async function connectClient(
   config: Pick<Config, 'temporalAddress' | 'temporalNamespace'>,
@@ -16,7 +23,7 @@ export async function startBatchWorkflow(
   taskQueue: string,
   input: BatchWorkflowInput,
 ): Promise<void> {
-  await client.workflow.start(WORKFLOW_TYPE, {
+  await client.workflow.start(batchWorkflow, {
     taskQueue,
     workflowId: workflowIdFor(input.batchId),
     args: [input],
@@ -24,7 +31,7 @@ export async function startBatchWorkflow(
     staticSummary: `Batch ${input.batchId} (${input.endpoint})`,
     staticDetails: `Input file ${input.inputFileId}; owner ${input.owner}`,
     typedSearchAttributes: [
-      { key: SA_STATUS, value: 'validating' },
+      { key: SA_STATUS, value: INITIAL_STATUS },
       { key: SA_ENDPOINT, value: input.endpoint },
       { key: SA_OWNER, value: input.owner },
     ],

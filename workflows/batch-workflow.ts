@@ -4,6 +4,7 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -11,8 +12,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ValidationResult } from '../activities/validate-input';
-import type { BatchError, BatchStatus } from '../src/shared/openai';
+import { INITIAL_STATUS, isCancellable, transition, type BatchStatus } from '../src/batches/lifecycle';
 import {
   cancelUpdate,
   progressQuery,
@@ -20,7 +20,10 @@ import {
   SA_STATUS,
   type BatchWorkflowInput,
   type Chunk,
-} from '../temporal/shared';
+  type MissingLine,
+  type ValidationResult,
+} from '../src/contract/batch-workflow';
+import type { BatchError } from '../src/shared/openai';
 
 const UNLIMITED = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 
@@ -40,9 +43,7 @@ const { admitBatch } = proxyActivities<Activities>({
   cancellationType: ActivityCancellationType.TRY_CANCEL,
 });
 
-const CANCELLABLE: readonly BatchStatus[] = ['validating', 'in_progress', 'cancelling'];
-
-const MISSING = {
+const MISSING: Record<'cancelled' | 'expired' | 'failed', MissingLine> = {
   cancelled: {
     code: 'batch_cancelled',
     message: 'This request was not executed because the batch was cancelled.',
@@ -61,7 +62,7 @@ const MISSING = {
  */
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchStatus> {
   const { batchId } = input;
-  let status: BatchStatus = 'validating';
+  let status: BatchStatus = INITIAL_STATUS;
   let plan: Extract<ValidationResult, { ok: true }> | null = null;
   let validationErrors: BatchError[] | null = null;
   let stopReason: 'cancelled' | 'expired' | null = null;
@@ -75,13 +76,15 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
         ? `**${status}**: ${chunksDone} of ${plan.chunks.length} chunks done (${plan.total} requests, model ${plan.model})`
         : `**${status}**`,
     );
-  const enter = async (
-    next: BatchStatus,
-    extra: { total?: number; model?: string; errors?: BatchError[] } = {},
-  ) => {
-    status = next;
+  /** Moves this workflow's own status (the lifecycle refuses an illegal move) and shows it in the Web UI. */
+  const move = (next: BatchStatus) => {
+    status = transition(status, next);
     upsertSearchAttributes([{ key: SA_STATUS, value: next }]);
     report();
+  };
+  /** Moves the status and records it: the batch row changes only through the setStatus activity. */
+  const enter = async (next: BatchStatus, extra: { errors?: BatchError[] } = {}) => {
+    move(next);
     await CancellationScope.nonCancellable(() => setStatus({ batchId, status: next, ...extra }));
   };
 
@@ -103,7 +106,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
     },
     {
       validator: () => {
-        if (!CANCELLABLE.includes(status))
+        if (!isCancellable(status) && status !== 'cancelling')
           throw new Error(`Cannot cancel a batch whose status is ${status}.`);
       },
     },
@@ -132,11 +135,17 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
       }
       plan = result;
       upsertSearchAttributes([{ key: SA_MODEL, value: result.model }]);
-      await setStatus({ batchId, status: 'validating', total: result.total, model: result.model });
-      await admitBatch({ batchId });
-      status = 'in_progress';
-      upsertSearchAttributes([{ key: SA_STATUS, value: status }]);
-      report();
+      await setStatus({ batchId, status, total: result.total, model: result.model });
+      // Histories recorded before admission answered carry no result: those batches were admitted.
+      if ((await admitBatch({ batchId })) === false) {
+        // The batch stopped waiting without this workflow (ended through the API): nothing is left to run.
+        if (stopReason === null) {
+          stopReason = 'cancelled';
+          await enter('cancelling');
+        }
+        return;
+      }
+      move('in_progress'); // recorded by the admission itself
       await runChunks(input, result, done, () => {
         chunksDone++;
         report();
@@ -144,7 +153,11 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
     });
   } catch (err) {
     if (!isCancellation(err)) throw err;
-    stopReason ??= 'cancelled'; // cancelled from outside, e.g. the Temporal Web UI
+    if (stopReason === null) {
+      stopReason = 'cancelled'; // cancelled from outside, e.g. the Temporal Web UI
+      // Through `cancelling`, like a cancel from the API; runs that started before this change skipped it.
+      if (patched('external-cancel-records-cancelling')) await enter('cancelling');
+    }
   }
 
   const outcome: BatchStatus = stopReason ?? (validationErrors ? 'failed' : 'completed');

@@ -1,6 +1,6 @@
 import { log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { CleanupReport } from '../activities/cleanup';
+import type { CleanupReport } from '../src/contract/batch-workflow';
 
 const { deleteExpiredFiles, sweepScratch } = proxyActivities<Activities>({
   startToCloseTimeout: '30 minutes',

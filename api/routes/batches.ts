@@ -8,9 +8,10 @@ import { page } from '../../src/db/paginate';
 import { unexpired } from '../../src/files/file-object';
 import { isBatchId, isFileId, newBatchId } from '../../src/shared/ids';
 import { recordOnce } from '../../src/stats/record';
-import { TERMINAL_STATUSES, type Batch, type BatchDeleted } from '../../src/shared/openai';
+import { INITIAL_STATUS, isTerminal } from '../../src/batches/lifecycle';
+import type { Batch, BatchDeleted } from '../../src/shared/openai';
 import { startBatchWorkflow } from '../../temporal/client';
-import { cancelUpdate, workflowIdFor } from '../../temporal/shared';
+import { cancelUpdate, workflowIdFor } from '../../src/contract/batch-workflow';
 import type { AppDeps } from '../app';
 import type { AuthState } from '../auth';
 import { ApiError, badRequest, notFound } from '../errors';
@@ -81,7 +82,7 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
       model: null,
       inputFileId: file.id,
       completionWindow: params.completionWindow,
-      status: 'validating',
+      status: INITIAL_STATUS,
       outputFileId: null,
       errorFileId: null,
       createdAt,
@@ -141,7 +142,7 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
 
   /** Asks the workflow to cancel; false when the batch finished (or is finalizing) and cannot be cancelled. */
   const requestCancel = async (row: BatchRow): Promise<boolean> => {
-    if (TERMINAL_STATUSES.includes(row.status)) return false;
+    if (isTerminal(row.status)) return false;
     if (row.status === 'cancelling') return true;
     try {
       await temporal.workflow.getHandle(workflowIdFor(row.id)).executeUpdate(cancelUpdate);
@@ -165,7 +166,7 @@ export function batchesRouter(deps: AppDeps): Router<AuthState> {
   // Not in OpenAI's API; kept from the original BESH. A running batch is cancelled first; its input file stays.
   router.delete('/batches/:id', async (ctx) => {
     const row = await findOwned(ctx.params.id, ctx.state.principal.tenantId);
-    if (!TERMINAL_STATUSES.includes(row.status)) {
+    if (!isTerminal(row.status)) {
       await requestCancel(row);
       const handle = temporal.workflow.getHandle(workflowIdFor(row.id));
       const finished = await Promise.race([

@@ -1,11 +1,17 @@
 import Router from '@koa/router';
-import { In, Not } from 'typeorm';
+import { In } from 'typeorm';
 import { liveCounts, toBatchObject } from '../../src/batches/batch-object';
 import { BatchEntity, type BatchRow } from '../../src/db/entities';
 import { page } from '../../src/db/paginate';
 import { storageUsage } from '../../src/files/storage-usage';
 import { isBatchId } from '../../src/shared/ids';
-import { BATCH_STATUSES, TERMINAL_STATUSES, type Batch } from '../../src/shared/openai';
+import {
+  BATCH_STATUSES,
+  isBatchStatus,
+  TERMINAL_STATUSES,
+  UNFINISHED_STATUSES,
+} from '../../src/batches/lifecycle';
+import type { Batch } from '../../src/shared/openai';
 import { BUCKET_SECONDS, bucketOf, STAT_COLUMNS, type StatColumn } from '../../src/stats/columns';
 import type { AppDeps } from '../app';
 import type { AuthState } from '../auth';
@@ -138,10 +144,10 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
     const now = Math.floor(Date.now() / 1000);
     const all = await buckets(owner, now);
     const sum = (c: StatColumn) => all.reduce((t, b) => t + b.get(c), 0);
-    const finished = ['completed', 'failed', 'cancelled', 'expired'].map((s) =>
-      sum(`batches_${s}` as StatColumn),
-    );
-    const finishedCount = finished.reduce((a, b) => a + b, 0);
+    const finished = Object.fromEntries(
+      TERMINAL_STATUSES.map((s) => [s, sum(`batches_${s}` as StatColumn)]),
+    ) as Record<(typeof TERMINAL_STATUSES)[number], number>;
+    const finishedCount = TERMINAL_STATUSES.reduce((t, s) => t + finished[s], 0);
     const requests = sum('requests_succeeded') + sum('requests_failed');
     ctx.body = {
       object: 'dashboard.summary',
@@ -149,11 +155,11 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
       until: iso(now),
       batches: {
         created: sum('batches_created'),
-        completed: finished[0],
-        failed: finished[1],
-        cancelled: finished[2],
-        expired: finished[3],
-        running: await batches.countBy({ owner, status: Not(In([...TERMINAL_STATUSES])) }),
+        completed: finished.completed,
+        failed: finished.failed,
+        cancelled: finished.cancelled,
+        expired: finished.expired,
+        running: await batches.countBy({ owner, status: In(UNFINISHED_STATUSES) }),
       },
       requests: {
         succeeded: sum('requests_succeeded'),
@@ -176,7 +182,7 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
     const { tenantId } = ctx.state.principal;
     const limit = parseLimit(ctx.query.limit, 20, 100);
     const status = ctx.query.status;
-    if (status !== undefined && !(BATCH_STATUSES as readonly unknown[]).includes(status)) {
+    if (status !== undefined && !isBatchStatus(status)) {
       throw badRequest(
         `Invalid 'status': expected one of ${BATCH_STATUSES.join(', ')}.`,
         'status',

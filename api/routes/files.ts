@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { In, Not } from 'typeorm';
+import { In } from 'typeorm';
 import { BatchEntity, FileEntity, type FileRow } from '../../src/db/entities';
 import { page } from '../../src/db/paginate';
 import {
@@ -15,12 +15,8 @@ import { storageUsage } from '../../src/files/storage-usage';
 import { UploadError } from '../../src/files/upload-error';
 import { recordOnce } from '../../src/stats/record';
 import { isFileId, newFileId } from '../../src/shared/ids';
-import {
-  TERMINAL_STATUSES,
-  UPLOAD_PURPOSES,
-  type FileDeleted,
-  type FileObject,
-} from '../../src/shared/openai';
+import { UNFINISHED_STATUSES } from '../../src/batches/lifecycle';
+import { UPLOAD_PURPOSES, type FileDeleted, type FileObject } from '../../src/shared/openai';
 import type { AppDeps } from '../app';
 import type { AuthState } from '../auth';
 import { ApiError, badRequest, notFound } from '../errors';
@@ -152,7 +148,7 @@ export function filesRouter(deps: AppDeps): Router<AuthState> {
     const row = await findOwned(ctx.params.id, ctx.state.principal.tenantId);
     const inUse = await db.getRepository(BatchEntity).existsBy({
       inputFileId: row.id,
-      status: Not(In([...TERMINAL_STATUSES])),
+      status: In(UNFINISHED_STATUSES),
     });
     if (inUse) {
       throw badRequest(

@@ -3,11 +3,9 @@ import { In } from 'typeorm';
 import type { ApiKeys } from '../../src/auth/api-keys';
 import { BatchEntity } from '../../src/db/entities';
 import { registry, trackRunningBatches } from '../../src/metrics/registry';
-import { BATCH_STATUSES, TERMINAL_STATUSES } from '../../src/shared/openai';
+import { UNFINISHED_STATUSES } from '../../src/batches/lifecycle';
 import type { AppDeps } from '../app';
 import { requireApiKey, type AuthState } from '../auth';
-
-const RUNNING = BATCH_STATUSES.filter((s) => !TERMINAL_STATUSES.includes(s));
 
 /** `GET /metrics` in Prometheus text format, behind the API key like everything with data. */
 export function metricsRouter(deps: AppDeps & { keys: ApiKeys }): Router<AuthState> {
@@ -18,10 +16,12 @@ export function metricsRouter(deps: AppDeps & { keys: ApiKeys }): Router<AuthSta
       .createQueryBuilder('b')
       .select('b.status', 'status')
       .addSelect('COUNT(*)', 'n')
-      .where({ status: In(RUNNING) })
+      .where({ status: In(UNFINISHED_STATUSES) })
       .groupBy('b.status')
       .getRawMany();
-    return Object.fromEntries(RUNNING.map((s) => [s, Number(rows.find((r) => r.status === s)?.n ?? 0)]));
+    return Object.fromEntries(
+      UNFINISHED_STATUSES.map((s) => [s, Number(rows.find((r) => r.status === s)?.n ?? 0)]),
+    );
   });
   const router = new Router<AuthState>();
   router.get('/metrics', requireApiKey(deps.keys), async (ctx) => {

@@ -1,6 +1,7 @@
 import { In, type DataSource } from 'typeorm';
 import { ChunkProgressEntity, type BatchRow, type UsageColumns } from '../db/entities';
-import { TERMINAL_STATUSES, type Batch } from '../shared/openai';
+import type { Batch } from '../shared/openai';
+import { isUnfinished } from './lifecycle';
 
 export interface LiveCounts extends UsageColumns {
   completed: number;
@@ -46,7 +47,7 @@ export function toBatchObject(row: BatchRow, live?: LiveCounts): Batch {
  * of batches never asks Temporal anything.
  */
 export async function liveCounts(db: DataSource, rows: BatchRow[]): Promise<Map<string, LiveCounts>> {
-  const ids = rows.filter((r) => !TERMINAL_STATUSES.includes(r.status)).map((r) => r.id);
+  const ids = rows.filter((r) => isUnfinished(r.status)).map((r) => r.id);
   const out = new Map<string, LiveCounts>();
   if (ids.length === 0) return out;
   const sums: Array<Record<string, string | number | null>> = await db

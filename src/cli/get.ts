@@ -1,5 +1,5 @@
 import type OpenAI from 'openai';
-import { TERMINAL_STATUSES } from '../shared/openai';
+import { isTerminal } from '../batches/lifecycle';
 import { intOption, parseCommand, takePositionals } from './args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, createClient } from './client';
 import { countsText, errorTexts, plural } from './format';
@@ -56,6 +56,6 @@ export async function get(args: string[]): Promise<void> {
   for (const e of errorTexts(b)) console.error(`  ${e}`);
   if (n === 0) return;
   if (b.output_file_id) await showLines(client, b.output_file_id, 'output', n);
-  else console.error(TERMINAL_STATUSES.includes(b.status) ? 'no output file' : 'no output file yet');
+  else console.error(isTerminal(b.status) ? 'no output file' : 'no output file yet');
   if (b.error_file_id && b.request_counts?.failed) await showLines(client, b.error_file_id, 'error', n);
 }

@@ -1,5 +1,6 @@
 import type OpenAI from 'openai';
-import { BATCH_ENDPOINTS, TERMINAL_STATUSES } from '../shared/openai';
+import { isTerminal } from '../batches/lifecycle';
+import { BATCH_ENDPOINTS } from '../shared/openai';
 import { choiceOption, parseCommand, takePositionals, UsageError } from './args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, createClient } from './client';
 import { uploadFile } from './files';
@@ -40,7 +41,7 @@ async function waitForEnd(client: OpenAI, id: string): Promise<OpenAI.Batch> {
     for (;;) {
       const batch = await client.batches.retrieve(id);
       progress.update(batch.status, batch.request_counts ?? { total: 0, completed: 0, failed: 0 });
-      if (TERMINAL_STATUSES.includes(batch.status)) return batch;
+      if (isTerminal(batch.status)) return batch;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   } finally {

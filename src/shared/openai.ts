@@ -48,7 +48,6 @@ export const BATCH_STATUSES = [
   'cancelled',
 ] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
-export const TERMINAL_STATUSES: readonly BatchStatus[] = ['failed', 'completed', 'expired', 'cancelled'];
 
 export interface BatchError {
   code: string;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # One-shot job (temporalio/admin-tools): waits for the Temporal server, creates BESH's namespace and registers the
-# search attributes the batch workflow sets (temporal/shared.ts). Safe to run on every `up`.
+# search attributes the batch workflow sets (src/contract/batch-workflow.ts). Safe to run on every `up`.
 set -eu
 
 TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-temporal:7233}

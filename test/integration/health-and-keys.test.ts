@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
 import { createApp } from '../../api/app';
-import { openServices } from '../../src/main/services';
+import { openServices } from '../../main/services';
 import { projectRoot } from '../../src/paths';
 import { startStack, type Stack } from '../support/stack';
 

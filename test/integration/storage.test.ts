@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
-import type { CleanupReport } from '../../activities/cleanup';
+import type { CleanupReport } from '../../src/contract/batch-workflow';
 import { FileEntity } from '../../src/db/entities';
 import { cleanupScheduleId, ensureCleanupSchedule } from '../../temporal/schedules';
 import { batchLines, createBatch, toJsonl, uploadBatchFile, waitForBatch } from '../support/batches';

@@ -14,10 +14,15 @@ const tag = process.env.HISTORY_TAG ?? new Date().toISOString().slice(0, 10);
 
 function save(s: Stack, name: string, batchId: string) {
   // The CLI's JSON is what the Web UI downloads and what historyFromJSON reads.
-  const cli = process.env.TEMPORAL_CLI_PATH ?? path.join(projectRoot, '.tools', 'temporal', 'bin', 'temporal');
-  const json = execFileSync(cli, ['workflow', 'show', '-w', batchId, '--address', s.config.temporalAddress, '-o', 'json'], {
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const cli =
+    process.env.TEMPORAL_CLI_PATH ?? path.join(projectRoot, '.tools', 'temporal', 'bin', 'temporal');
+  const json = execFileSync(
+    cli,
+    ['workflow', 'show', '-w', batchId, '--address', s.config.temporalAddress, '-o', 'json'],
+    {
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
   fs.mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `${tag}-${name}.json`);
   fs.writeFileSync(file, json);
@@ -42,7 +47,10 @@ describe('record workflow histories', function () {
   });
 
   it('validation failed', async () => {
-    const b = await createBatch(s.openai, toJsonl([{ custom_id: 'x', method: 'GET', url: '/v1/x', body: {} }]));
+    const b = await createBatch(
+      s.openai,
+      toJsonl([{ custom_id: 'x', method: 'GET', url: '/v1/x', body: {} }]),
+    );
     await waitForBatch(s.openai, b.id);
     save(s, 'validation-failed', b.id);
   });
@@ -53,7 +61,9 @@ describe('record workflow histories', function () {
     const queued = await createBatch(s.openai, toJsonl(batchLines(10)));
     await until('the second batch to be validated and queued', async () => {
       const d = await s.temporal.workflow.getHandle(queued.id).fetchHistory();
-      return (d.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'admitBatch');
+      return (d.events ?? []).some(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'admitBatch',
+      );
     });
     await s.openai.batches.cancel(queued.id);
     await waitForBatch(s.openai, queued.id);

@@ -18,7 +18,8 @@ function loadHistory(file: string): proto.temporal.api.history.v1.IHistory {
   const protojson = require(require.resolve('protobufjs/ext/protojson', fromProto)) as {
     fromJson(type: unknown, json: unknown, opts: object): proto.temporal.api.history.v1.IHistory;
   };
-  const type = patchProtobufRoot(proto).lookupType('temporal.api.history.v1.History');
+  const root = patchProtobufRoot(proto) as unknown as { lookupType(name: string): unknown };
+  const type = root.lookupType('temporal.api.history.v1.History');
   return protojson.fromJson(type, JSON.parse(fs.readFileSync(file, 'utf8')), { ignoreUnknownFields: true });
 }
 

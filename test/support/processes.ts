@@ -4,22 +4,18 @@ import path from 'node:path';
 import { projectRoot } from '../../src/paths';
 import { testOutputDir } from './global';
 
-/** A BESH entry point (src/main/*.ts) as a real child process, logging to test-output/. */
+/** A BESH entry point (main/*.ts) as a real child process, logging to test-output/. */
 export function spawnEntry(
   entry: 'worker' | 'api',
   env: Record<string, string>,
   logName: string,
 ): ChildProcess {
   const log = fs.openSync(path.join(testOutputDir, `${logName}.log`), 'a');
-  return spawn(
-    process.execPath,
-    ['-r', 'ts-node/register', path.join(projectRoot, 'src', 'main', `${entry}.ts`)],
-    {
-      cwd: projectRoot,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', log, log],
-    },
-  );
+  return spawn(process.execPath, ['-r', 'ts-node/register', path.join(projectRoot, 'main', `${entry}.ts`)], {
+    cwd: projectRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', log, log],
+  });
 }
 
 export function exited(child: ChildProcess): Promise<number | null> {

@@ -10,7 +10,7 @@ import type { DataSource } from 'typeorm';
 import { createApp } from '../../api/app';
 import type { ApiKeys } from '../../src/auth/api-keys';
 import { loadConfig, type Config } from '../../src/config';
-import { openServices } from '../../src/main/services';
+import { openServices } from '../../main/services';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server';
 import type { LocalBlobStore } from '../../src/storage/local-blob-store';
 import { createBatchWorker, type BatchWorker } from '../../temporal/worker';

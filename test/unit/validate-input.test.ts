@@ -5,7 +5,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../activities/deps';
-import { chunkSizeFor, validateInputActivity, type ValidationResult } from '../../activities/validate-input';
+import { chunkSizeFor, validateInputActivity } from '../../activities/validate-input';
+import type { ValidationResult } from '../../src/contract/batch-workflow';
 import { loadConfig } from '../../src/config';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 

@@ -1,10 +1,10 @@
 import type { Client } from '@temporalio/client';
 import type { Server } from 'node:http';
-import { createApp } from '../../api/app';
-import { connectClient } from '../../temporal/client';
-import { loadConfig, type Config } from '../config';
-import { removeOlderThan } from '../storage/local-blob-store';
-import { spoolDir } from '../../api/multipart';
+import { createApp } from '../api/app';
+import { connectClient } from '../temporal/client';
+import { loadConfig, type Config } from '../src/config';
+import { removeOlderThan } from '../src/storage/local-blob-store';
+import { spoolDir } from '../api/multipart';
 import { ensureApiKey, onShutdown, openServices } from './services';
 
 const STALE_UPLOAD_MS = 60 * 60 * 1000;

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { ApiKeys } from '../auth/api-keys';
-import type { Config } from '../config';
-import { openDatabase } from '../db/data-source';
-import { LocalBlobStore } from '../storage/local-blob-store';
+import { ApiKeys } from '../src/auth/api-keys';
+import type { Config } from '../src/config';
+import { openDatabase } from '../src/db/data-source';
+import { LocalBlobStore } from '../src/storage/local-blob-store';
 
 /** The database, file storage and keys every BESH process opens the same way. */
 export async function openServices(config: Config) {

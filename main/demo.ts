@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startDevServer } from '../../temporal/dev-server';
-import { ensureCleanupSchedule } from '../../temporal/schedules';
-import { createBatchWorker } from '../../temporal/worker';
-import { loadConfig } from '../config';
-import { startSimulator } from '../simulator/server';
+import { startDevServer } from '../temporal/dev-server';
+import { ensureCleanupSchedule } from '../temporal/schedules';
+import { createBatchWorker } from '../temporal/worker';
+import { loadConfig } from '../src/config';
+import { startSimulator } from '../src/simulator/server';
 import { startApi } from './api';
 import { openServices } from './services';
 

@@ -1,10 +1,10 @@
 import http from 'node:http';
-import { connectClient } from '../../temporal/client';
-import { ensureCleanupSchedule } from '../../temporal/schedules';
-import { createBatchWorker } from '../../temporal/worker';
-import type { ApiKeys } from '../auth/api-keys';
-import { loadConfig } from '../config';
-import { registry } from '../metrics/registry';
+import { connectClient } from '../temporal/client';
+import { ensureCleanupSchedule } from '../temporal/schedules';
+import { createBatchWorker } from '../temporal/worker';
+import type { ApiKeys } from '../src/auth/api-keys';
+import { loadConfig } from '../src/config';
+import { registry } from '../src/metrics/registry';
 import { openServices } from './services';
 
 /** Prometheus metrics of this worker (upstream requests, latency, in-flight), behind the same API keys. */

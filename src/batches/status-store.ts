@@ -1,0 +1,89 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { In } from 'typeorm';
+import { BatchEntity, type BatchRow } from '../db/entities';
+import type { BatchError } from '../shared/openai';
+import { RUNNING_STATUSES, sourcesOf, STAMP, type BatchStatus } from './lifecycle';
+
+export interface StatusDetails {
+  total?: number;
+  model?: string;
+  errors?: BatchError[];
+}
+
+/**
+ * `moved`: the batch entered `to` now; `unchanged`: it already was in `to` (a retried write; its details are
+ * recorded, its timestamp kept); `refused`: the lifecycle does not allow the move from where it is.
+ */
+export type MoveOutcome = 'moved' | 'unchanged' | 'refused';
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Every status write goes through here: one UPDATE guarded by the lifecycle's legal sources of `to`, so two
+ * writers racing (a workflow and an API reconciliation, a retried activity) can never make an illegal move.
+ */
+export async function moveBatch(
+  db: DataSource | EntityManager,
+  batchId: string,
+  to: BatchStatus,
+  details: StatusDetails = {},
+): Promise<MoveOutcome> {
+  const repo = db.getRepository(BatchEntity);
+  const patch: Partial<BatchRow> = { ...details, status: to };
+  const stamp = STAMP[to];
+  if (stamp) patch[stamp] = nowSeconds();
+  const sources = sourcesOf(to);
+  if (sources.length) {
+    const moved = await repo.update({ id: batchId, status: In(sources) }, patch);
+    if ((moved.affected ?? 0) > 0) return 'moved';
+  }
+  const current = await repo.findOne({ select: { status: true }, where: { id: batchId } });
+  if (current?.status !== to) return 'refused';
+  if (Object.keys(details).length) await repo.update({ id: batchId, status: to }, details);
+  return 'unchanged';
+}
+
+// Names the PostgreSQL advisory lock that serialises admission across API and worker processes.
+const ADMISSION_LOCK = 7461_2027;
+
+export type AdmissionOutcome = 'admitted' | 'queued' | 'gone';
+
+/**
+ * The guarded variant of `moveBatch(…, 'in_progress')`: admits the batch only while fewer than `maxRunning`
+ * batches hold a slot and no batch created before it is still waiting. `gone` means the batch is no longer
+ * waiting (cancelled, expired or failed meanwhile) and never will be admitted.
+ */
+export async function admitBatch(
+  db: DataSource,
+  batchId: string,
+  maxRunning: number,
+): Promise<AdmissionOutcome> {
+  const admitted = await db.transaction(async (tx: EntityManager) => {
+    if (tx.connection.options.type === 'postgres') {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [ADMISSION_LOCK]);
+    }
+    // One UPDATE so that on SQLite, where writers are serialised, the check and the admission are atomic too.
+    const result = await tx
+      .createQueryBuilder()
+      .update(BatchEntity)
+      .set({ status: 'in_progress', [STAMP.in_progress]: nowSeconds() })
+      .where('id = :id AND status IN (:...sources)', { id: batchId, sources: sourcesOf('in_progress') })
+      .andWhere(
+        `(SELECT COUNT(*) FROM batches r WHERE r.in_progress_at IS NOT NULL AND r.status IN (:...running)) < :max`,
+        { running: RUNNING_STATUSES, max: maxRunning },
+      )
+      .andWhere(
+        `NOT EXISTS (SELECT 1 FROM batches w, batches me WHERE me.id = :id AND w.status IN (:...sources) AND w.total > 0
+           AND (w.created_at < me.created_at OR (w.created_at = me.created_at AND w.id < me.id)))`,
+      )
+      .execute();
+    return (result.affected ?? 0) > 0;
+  });
+  if (admitted) return 'admitted';
+  const row = await db
+    .getRepository(BatchEntity)
+    .findOne({ select: { status: true }, where: { id: batchId } });
+  // Only the batch's own workflow admits it: `in_progress` here is an earlier attempt of this call that committed.
+  if (row?.status === 'in_progress') return 'admitted';
+  return row && sourcesOf('in_progress').includes(row.status) ? 'queued' : 'gone';
+}
