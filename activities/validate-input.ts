@@ -1,4 +1,5 @@
 import { heartbeat } from '@temporalio/activity';
+import { MODEL_MAX_LENGTH } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import type { BatchError } from '../src/shared/openai';
 import type { Chunk, ValidateInput, ValidationResult } from '../src/contract/batch-workflow';
@@ -86,6 +87,13 @@ export function validateInputActivity(deps: ActivityDeps) {
       const m = req.body.model;
       if (typeof m !== 'string' || m.length === 0)
         fail('missing_model', 'The body must name a model.', number, 'body.model');
+      else if (m.length > MODEL_MAX_LENGTH)
+        fail(
+          'invalid_model',
+          `The model name is longer than ${MODEL_MAX_LENGTH} characters.`,
+          number,
+          'body.model',
+        );
       else if (model === null) model = m;
       else if (m !== model) {
         fail(

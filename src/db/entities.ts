@@ -59,6 +59,9 @@ export const FileEntity = new EntitySchema<FileRow>({
   indices: [{ name: 'idx_files_owner_created', columns: ['owner', 'createdAt'] }],
 });
 
+/** The longest model name a batch records (its column; Temporal's search attribute holds 2,048 bytes). */
+export const MODEL_MAX_LENGTH = 256;
+
 export interface UsageColumns {
   inputTokens: number;
   cachedTokens: number;
@@ -107,7 +110,7 @@ export const BatchEntity = new EntitySchema<BatchRow>({
     id: { type: 'varchar', length: 64, primary: true },
     owner: { type: 'varchar', length: 64 },
     endpoint: { type: 'varchar', length: 64 },
-    model: { type: 'varchar', length: 256, nullable: true },
+    model: { type: 'varchar', length: MODEL_MAX_LENGTH, nullable: true },
     inputFileId: { name: 'input_file_id', type: 'varchar', length: 64 },
     completionWindow: { name: 'completion_window', type: 'varchar', length: 16 },
     status: { type: 'varchar', length: 16 },

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
+import { withoutBom } from './line-reader';
 import { UploadError, formatSize } from './upload-error';
 
 export interface JsonlCheckOptions {
@@ -12,7 +13,6 @@ export interface JsonlCheckOptions {
 
 const NL = 0x0a;
 const CR = 0x0d;
-const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 // A BOM and a CR may ride on a line without counting towards its length.
 const SLACK = 4;
 
@@ -87,7 +87,7 @@ export class JsonlCheck extends Transform {
   private checkLine(raw: Buffer): void {
     const n = ++this.lineNumber;
     let line = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, -1) : raw;
-    if (n === 1 && line.subarray(0, 3).equals(BOM)) line = line.subarray(3);
+    if (n === 1) line = withoutBom(line);
     if (line.length > this.opts.maxLineBytes) throw this.tooLong(n);
     if (line.indexOf(0) !== -1)
       throw new UploadError(400, 'invalid_file', `File contains a NUL byte (line ${n})`);

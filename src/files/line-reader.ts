@@ -11,7 +11,20 @@ export interface Line {
   number: number;
 }
 
-/** Streams `source` line by line; a line spanning chunks is joined once, when its newline arrives. */
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/**
+ * A UTF-8 byte-order mark at the start of a file is not content: the one rule every reader of JSONL here
+ * applies (the upload check, validation, the chunk runner, finalization), as most JSONL readers do.
+ */
+export const withoutBom = (firstLine: Buffer): Buffer =>
+  firstLine.subarray(0, 3).equals(BOM) ? firstLine.subarray(3) : firstLine;
+
+/**
+ * Streams `source` line by line; a line spanning chunks is joined once, when its newline arrives. A BOM on the
+ * stream's first line is dropped (only a file's first line can have one: any other line starting with U+FEFF is
+ * not JSON and fails validation).
+ */
 export async function* readLines(source: Readable): AsyncGenerator<Line> {
   let partial: Buffer[] = [];
   let partialBytes = 0;
@@ -21,7 +34,7 @@ export async function* readLines(source: Readable): AsyncGenerator<Line> {
     const start = offset;
     offset += raw.length + newline;
     const line = newline && raw.length > 0 && raw[raw.length - 1] === 0x0d ? raw.subarray(0, -1) : raw;
-    return { line, start, end: offset, number: ++number };
+    return { line: number === 0 ? withoutBom(line) : line, start, end: offset, number: ++number };
   };
   for await (const chunk of source as AsyncIterable<Buffer>) {
     let start = 0;

@@ -33,7 +33,7 @@ function reachable(from: BatchStatus): Set<BatchStatus> {
 describe('batch lifecycle', () => {
   it('splits the statuses into unfinished and terminal, with running and cancellable inside unfinished', () => {
     assert.deepEqual([...UNFINISHED_STATUSES, ...TERMINAL_STATUSES].sort(), [...BATCH_STATUSES].sort());
-    for (const s of [...RUNNING_STATUSES, ...CANCELLABLE_STATUSES, INITIAL_STATUS])
+    for (const s of [...RUNNING_STATUSES, ...CANCELLABLE_STATUSES, INITIAL_STATUS] as BatchStatus[])
       assert.ok(UNFINISHED_STATUSES.includes(s), s);
   });
 

@@ -8,6 +8,7 @@ import type { ActivityDeps } from '../../activities/deps';
 import { chunkSizeFor, validateInputActivity } from '../../activities/validate-input';
 import type { ValidationResult } from '../../src/contract/batch-workflow';
 import { loadConfig } from '../../src/config';
+import { MODEL_MAX_LENGTH } from '../../src/db/entities';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 
 const ENDPOINT = '/v1/chat/completions';
@@ -91,6 +92,34 @@ describe('validateInput activity', () => {
     const { result } = await validate(content);
     assert.ok(result.ok);
     assert.deepEqual(result.chunks, [{ index: 0, start: 0, end: Buffer.byteLength(content), lines: 2 }]);
+  });
+
+  it('accepts a file that starts with a UTF-8 byte-order mark, as the upload check does', async () => {
+    const { result } = await validate(`\uFEFF${request('a')}\n${request('b')}\n`);
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(result.total, 2);
+  });
+
+  it('rejects a model name longer than the batch can record, with its line, and plans nothing', async () => {
+    const long = 'm'.repeat(MODEL_MAX_LENGTH + 1);
+    const { result } = await validate(`${request('a', long)}\n${request('b', long)}\n`);
+    assert.equal(result.ok, false);
+    const errors = result.ok ? [] : result.errors;
+    assert.deepEqual(
+      errors.map((e) => [e.code, e.line, e.param]),
+      [
+        ['invalid_model', 1, 'body.model'],
+        ['invalid_model', 2, 'body.model'],
+      ],
+    );
+    assert.ok(JSON.stringify(result).length < 1000, 'the user string is not echoed');
+  });
+
+  it('keeps the validation result bounded whatever the input', async () => {
+    const huge = 'x'.repeat(200_000);
+    const lines = Array.from({ length: 300 }, (_, i) => request(`${huge}${i}`, huge));
+    const { result } = await validate(lines.join('\n'));
+    assert.ok(JSON.stringify(result).length < 64 * 1024, `${JSON.stringify(result).length} bytes`);
   });
 
   it('reports an unparseable line with its 1-based line number', async () => {
