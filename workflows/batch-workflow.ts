@@ -23,6 +23,7 @@ import {
   type MissingLine,
   type ValidationResult,
 } from '../src/contract/batch-workflow';
+import { literalMarkdown } from '../src/shared/markdown';
 import type { BatchError } from '../src/shared/openai';
 
 const UNLIMITED = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
@@ -73,7 +74,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
   const report = () =>
     setCurrentDetails(
       plan
-        ? `**${status}**: ${chunksDone} of ${plan.chunks.length} chunks done (${plan.total} requests, model ${plan.model})`
+        ? `**${status}**: ${chunksDone} of ${plan.chunks.length} chunks done (${plan.total} requests, model ${literalMarkdown(plan.model)})`
         : `**${status}**`,
     );
   /** Moves this workflow's own status (the lifecycle refuses an illegal move) and shows it in the Web UI. */
