@@ -58,9 +58,30 @@ worker: tools build ## Run only a batch worker
 simulator: $(NODE_STAMP) ## Run the vLLM simulator on :8000 (SIM_* variables or flags after ARGS=)
 	npx ts-node src/simulator/main.ts $(ARGS)
 
-test: tools browser-tools deploy-tools ## Run the whole suite on PostgreSQL, then a smoke run on SQLite
-	BESH_TEST_DB=postgres npx mocha 'test/{unit,integration}/**/*.test.ts'
-	BESH_TEST_DB=sqlite npx mocha --grep @smoke 'test/{unit,integration}/**/*.test.ts'
+# Test tiers. Unit tests need no server. Workflow tests start their own Temporal test server; the replay of
+# recorded histories runs with them. Integration tests share one Temporal dev server, started by the global fixture
+# in .mocharc.json (which is why `npx mocha test/integration/X.test.ts` runs a single file).
+TEST_UNIT := npx mocha --config test/unit/.mocharc.json 'test/unit/**/*.test.ts'
+TEST_WORKFLOW := npx mocha --config test/workflow/.mocharc.json 'test/workflow/**/*.test.ts'
+TEST_INTEGRATION := npx mocha 'test/integration/**/*.test.ts'
+
+test: tools browser-tools deploy-tools ## Run unit, workflow and integration tests (PostgreSQL), then a smoke run on SQLite
+	$(TEST_UNIT)
+	$(TEST_WORKFLOW)
+	BESH_TEST_DB=postgres $(TEST_INTEGRATION)
+	BESH_TEST_DB=sqlite $(TEST_INTEGRATION) --grep @smoke
+
+test-unit: $(NODE_STAMP) ## Run the unit tests only (no Temporal server; seconds)
+	$(TEST_UNIT)
+
+test-workflow: $(NODE_STAMP) $(TEMPORAL_CLI) ## Run the workflow tests and the replay of recorded histories
+	$(TEST_WORKFLOW)
+
+test-integration: tools browser-tools deploy-tools ## Run the integration tests on PostgreSQL
+	BESH_TEST_DB=postgres $(TEST_INTEGRATION)
+
+record-histories: tools ## Record real batch runs into test/fixtures/histories/ for the replay test (HISTORY_TAG=name)
+	BESH_TEST_DB=postgres npx mocha test/workflow/record-histories.ts
 
 test-load: tools ## Ten 5,000-request batches at once with 50 polling clients (reports poll latency p50/p99)
 	BESH_TEST_DB=postgres npx mocha test/load/load.test.ts
@@ -79,7 +100,8 @@ format: $(NODE_STAMP) ## Format the code
 clean: ## Remove build output and test output (keeps data/)
 	rm -rf dist test-output
 
-.PHONY: help tools build demo dev api worker simulator test test-load bench lint format clean
+.PHONY: help tools build demo dev api worker simulator test test-unit test-workflow test-integration record-histories \
+	test-load bench lint format clean
 
 # --- Deployment: docker compose, one GPU or eight behind nginx (README "Deployment") ----------------------------
 # `docker compose` (v2) when the plugin is installed, otherwise the standalone `docker-compose`.

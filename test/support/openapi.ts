@@ -2,10 +2,10 @@ import Ajv2020 from 'ajv/dist/2020';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { projectRoot } from '../../src/paths';
 
-// OpenAI's own OpenAPI description of the Files and Batches endpoints, from the shared reference folder.
-const specPath = path.resolve(projectRoot, '..', 'shared', 'reference', 'openai-files-batches.openapi.json');
+// OpenAI's own OpenAPI description of the Files and Batches endpoints (a subset of openai/openai-openapi, MIT:
+// see the LICENSE file beside it).
+const specPath = path.join(__dirname, '..', 'fixtures', 'openapi', 'openai-files-batches.openapi.json');
 const spec = JSON.parse(fs.readFileSync(specPath, 'utf8')) as {
   components: { schemas: Record<string, object> };
 };

@@ -17,12 +17,12 @@ describe('FairLimiter', () => {
     const limiter = new FairLimiter(3);
     let out = 0;
     let peak = 0;
-    const work = async (key: string, ms: number) => {
+    const work = async (key: string, ticks: number) => {
       const release = await limiter.acquire(key);
       out++;
       peak = Math.max(peak, out);
       assert.ok(limiter.active <= 3);
-      await new Promise((r) => setTimeout(r, ms));
+      for (let t = 0; t < ticks; t++) await flush();
       out--;
       release();
     };

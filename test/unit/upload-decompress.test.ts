@@ -209,7 +209,6 @@ describe('decompressed()', () => {
     const bomb = zeros.pipe(zlib.createGzip());
     const result = await decompressed(bomb, { maxBytes: MB, tmpDir });
     let received = 0;
-    const started = Date.now();
     await assert.rejects(
       (async () => {
         for await (const chunk of result.stream) received += (chunk as Buffer).length;
@@ -217,7 +216,6 @@ describe('decompressed()', () => {
       uploadError(413, 'file_too_large', 'File exceeds the maximum size of 1 MB after decompression'),
     );
     assert.ok(received <= MB, `passed on ${received} bytes`);
-    assert.ok(Date.now() - started < 2000);
     await new Promise((resolve) => setImmediate(resolve));
     assert.ok(bomb.destroyed, 'the source is torn down');
     assert.ok(zeroBytes < 100 * MB, `the bomb was inflated from ${zeroBytes} bytes of zeros`);
