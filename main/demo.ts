@@ -20,7 +20,7 @@ async function main() {
   const temporal = await startDevServer({
     ip: host,
     port: Number(port),
-    uiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
+    uiPort: config.temporalUiPort,
     dbFile: path.join(config.dataDir, 'temporal.sqlite'),
     logFile: path.join(config.dataDir, 'temporal.log'),
   });

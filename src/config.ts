@@ -12,6 +12,8 @@ export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
   taskQueue: string;
+  /** Where `make demo`'s dev server serves the Web UI. */
+  temporalUiPort: number;
   temporalUiUrl: string;
   vllmBaseUrl: string;
   vllmApiKey: string | undefined;
@@ -88,6 +90,8 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('COMPLETION_WINDOW_MIN_SECONDS must not exceed COMPLETION_WINDOW_MAX_SECONDS');
   }
 
+  const uiPort = int('TEMPORAL_UI_PORT', 8233, 1, 65535);
+
   const config: Config = {
     host: str('BESH_HOST', '127.0.0.1'),
     port: int('BESH_PORT', 5000, 0, 65535),
@@ -98,7 +102,9 @@ export function loadConfig(env: Env = process.env): Config {
     temporalAddress: str('TEMPORAL_ADDRESS', '127.0.0.1:7233'),
     temporalNamespace: str('TEMPORAL_NAMESPACE', 'default'),
     taskQueue: str('TEMPORAL_TASK_QUEUE', 'besh-batches'),
-    temporalUiUrl: url('TEMPORAL_UI_URL', 'http://localhost:8233', ['http:', 'https:']),
+    temporalUiPort: uiPort,
+    // Links follow the port `make demo` serves the UI on, unless the operator names the UI's URL.
+    temporalUiUrl: url('TEMPORAL_UI_URL', `http://localhost:${uiPort}`, ['http:', 'https:']),
     vllmBaseUrl: url('VLLM_BASE_URL', 'http://localhost:8000/v1', ['http:', 'https:']),
     vllmApiKey: env.VLLM_API_KEY?.trim() || undefined,
     seedApiKeys: str('BESH_API_KEYS', '')

@@ -1,3 +1,4 @@
+import { isTerminal } from '../batches/lifecycle';
 import type OpenAI from 'openai';
 
 /** UTC ISO-8601 with `Z`, to the second (BESH's timestamps are whole seconds); `-` when unset. */
@@ -52,5 +53,11 @@ export function errorTexts(b: OpenAI.Batch): string[] {
 }
 
 /** `1 batch`, `2 batches`, `3 files`. */
+/** besh exits 1 for a batch that ended without completing (README: exit status). */
+export function requireCompleted(b: OpenAI.Batch): void {
+  if (isTerminal(b.status) && b.status !== 'completed')
+    throw new Error(`batch ${b.id} ended ${b.status}, not completed`);
+}
+
 export const plural = (n: number, word: string) =>
   `${n} ${word}${n === 1 ? '' : word.endsWith('ch') ? 'es' : 's'}`;

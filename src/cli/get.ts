@@ -2,7 +2,7 @@ import type OpenAI from 'openai';
 import { isTerminal } from '../batches/lifecycle';
 import { intOption, parseCommand, takePositionals } from './args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, createClient } from './client';
-import { countsText, errorTexts, plural } from './format';
+import { countsText, errorTexts, plural, requireCompleted } from './format';
 
 export const GET_USAGE = `usage: besh get ID [--lines N]
 
@@ -54,8 +54,10 @@ export async function get(args: string[]): Promise<void> {
   const b = await client.batches.retrieve(id);
   console.error(`${b.id} ${b.status}: ${countsText(b)}`);
   for (const e of errorTexts(b)) console.error(`  ${e}`);
-  if (n === 0) return;
-  if (b.output_file_id) await showLines(client, b.output_file_id, 'output', n);
-  else console.error(isTerminal(b.status) ? 'no output file' : 'no output file yet');
-  if (b.error_file_id && b.request_counts?.failed) await showLines(client, b.error_file_id, 'error', n);
+  if (n > 0) {
+    if (b.output_file_id) await showLines(client, b.output_file_id, 'output', n);
+    else console.error(isTerminal(b.status) ? 'no output file' : 'no output file yet');
+    if (b.error_file_id && b.request_counts?.failed) await showLines(client, b.error_file_id, 'error', n);
+  }
+  requireCompleted(b);
 }

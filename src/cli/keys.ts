@@ -37,7 +37,7 @@ export async function keys(args: string[]): Promise<void> {
         console.log([r.id, r.tenantId, `${r.keyPrefix}…`, utc(r.createdAt), status, r.name ?? ''].join('\t'));
       }
     } else if (!(await apiKeys.revoke(id))) {
-      throw new UsageError(`No active key ${id}.`);
+      throw new Error(`No active key ${id}.`); // not a usage mistake: exit 1, like any lookup that fails
     } else {
       console.log(`Revoked ${id}; it stops working at once.`);
     }

@@ -4,7 +4,7 @@ import { BATCH_ENDPOINTS } from '../shared/openai';
 import { choiceOption, parseCommand, takePositionals, UsageError } from './args';
 import { CONNECTION_HELP, CONNECTION_OPTIONS, createClient } from './client';
 import { uploadFile } from './files';
-import { describeBatch } from './format';
+import { describeBatch, requireCompleted } from './format';
 import { ProgressReporter } from './progress';
 
 const POLL_MS = 1000;
@@ -84,5 +84,5 @@ export async function submit(args: string[]): Promise<void> {
 
   const final = await waitForEnd(client, batch.id);
   console.log(describeBatch(final));
-  if (final.status !== 'completed') throw new Error(`batch ${final.id} ended ${final.status}, not completed`);
+  requireCompleted(final);
 }

@@ -123,6 +123,19 @@ describe('besh CLI', function () {
     assert.deepEqual([none.code, none.stdout], [0, '']);
   });
 
+  it('get exits 1 for a batch that ended without completing, after showing why', async () => {
+    const bad = await createBatch(
+      s.openai,
+      toJsonl([{ custom_id: 'x', method: 'GET', url: '/v1/x', body: {} }]),
+    );
+    await waitForBatch(s.openai, bad.id);
+    const r = await run('get', bad.id);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${bad.id} failed:`, 'm'));
+    assert.match(r.stderr, /invalid_method/);
+    assert.match(r.stderr, new RegExp(`besh: batch ${bad.id} ended failed, not completed`));
+  });
+
   it('batches list shows the batch; batches get prints it, or the object with --json', async () => {
     const list = await run('batches', 'list');
     assert.equal(list.code, 0, list.stderr);

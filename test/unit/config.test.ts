@@ -56,6 +56,14 @@ describe('loadConfig', () => {
     assert.deepEqual(config.seedApiKeys, ['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
   });
 
+  it('points Web UI links at the port make demo serves the UI on, unless TEMPORAL_UI_URL says otherwise', () => {
+    assert.equal(loadConfig({ TEMPORAL_UI_PORT: '8300' }).temporalUiUrl, 'http://localhost:8300');
+    assert.equal(loadConfig({ TEMPORAL_UI_PORT: '8300' }).temporalUiPort, 8300);
+    assert.equal(loadConfig({}).temporalUiUrl, 'http://localhost:8233');
+    const named = loadConfig({ TEMPORAL_UI_PORT: '8300', TEMPORAL_UI_URL: 'https://temporal.example/' });
+    assert.equal(named.temporalUiUrl, 'https://temporal.example');
+  });
+
   for (const [name, value] of [
     ['MAX_WORKERS', 'abc'],
     ['MAX_WORKERS', '0'],
@@ -65,6 +73,7 @@ describe('loadConfig', () => {
     ['VLLM_BASE_URL', 'not a url'],
     ['DATABASE_URL', 'mysql://x'],
     ['TEMPORAL_UI_URL', 'file:///tmp'],
+    ['TEMPORAL_UI_PORT', '0'],
   ]) {
     it(`names ${name} when it is "${value}"`, () => {
       const message = problemsOf({ [name]: value });
