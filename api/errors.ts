@@ -1,4 +1,7 @@
 import type { Middleware } from 'koa';
+import { ParamError } from '../src/batches/create-params';
+import { UploadError } from '../src/files/upload-error';
+import { Refused, type RefusalKind } from '../src/services/errors';
 import type { ErrorBody } from '../src/shared/openai';
 
 /** An error whose message is safe to show the client, in OpenAI's shape. */
@@ -28,11 +31,17 @@ export const badRequest = (
   code: string | null = 'invalid_request',
 ) => new ApiError(400, message, code, param);
 
-export const notFound = (what: 'File' | 'Batch', id: string) =>
-  new ApiError(404, `No such ${what} object: ${id.slice(0, 200)}`, 'not_found', 'id');
-
 export const routeNotFound = (method: string, path: string) =>
   new ApiError(404, `Invalid URL (${method} ${path.slice(0, 200)})`, 'unknown_url');
+
+const REFUSAL_STATUS: Record<RefusalKind, number> = {
+  not_found: 404,
+  invalid: 400,
+  // OpenAI answers a request the object's state forbids with 400; the SDKs would retry a 409.
+  conflict: 400,
+  // 503, which the SDKs retry.
+  retry_later: 503,
+};
 
 /** Errors that mean a dependency is down, so clients should retry: 503, which the SDKs retry. */
 function isUnavailable(err: unknown): boolean {
@@ -45,44 +54,44 @@ function isUnavailable(err: unknown): boolean {
   );
 }
 
+/** The error the client sees for `err`; anything not meant for clients is logged and answered generically. */
+function toApiError(err: unknown, log: (msg: string, err: unknown) => void, where: string): ApiError {
+  if (err instanceof ApiError) return err;
+  // Refusals of the layers below: their messages, codes and params are written for the client.
+  if (err instanceof Refused) return new ApiError(REFUSAL_STATUS[err.kind], err.message, err.code, err.param);
+  if (err instanceof UploadError) return new ApiError(err.status, err.message, err.code, err.param);
+  if (err instanceof ParamError) return badRequest(err.message, err.param, err.code);
+  const httpErr = err as {
+    status?: number;
+    expose?: boolean;
+    message?: string;
+    code?: string;
+    param?: string;
+  };
+  if (typeof httpErr.status === 'number' && httpErr.status < 500 && httpErr.expose) {
+    // koa / bodyparser client errors (bad JSON, body too large): their messages are generic and safe.
+    return new ApiError(
+      httpErr.status,
+      httpErr.message ?? 'Bad request',
+      httpErr.code ?? null,
+      httpErr.param ?? null,
+    );
+  }
+  if (isUnavailable(err)) {
+    log(`dependency unavailable on ${where}`, err);
+    return new ApiError(503, 'The service is temporarily unavailable; please retry.', 'service_unavailable');
+  }
+  log(`unexpected error on ${where}`, err);
+  return new ApiError(500, 'The server had an error while processing your request.', 'internal_error');
+}
+
 /** Turns every error into OpenAI's error body; nothing internal (stack, path, SQL) reaches the client. */
 export function errorHandler(log: (msg: string, err: unknown) => void): Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (err) {
-      let apiErr: ApiError;
-      const httpErr = err as {
-        status?: number;
-        expose?: boolean;
-        message?: string;
-        code?: string;
-        param?: string;
-      };
-      if (err instanceof ApiError) apiErr = err;
-      else if (typeof httpErr.status === 'number' && httpErr.status < 500 && httpErr.expose) {
-        // koa / bodyparser client errors (bad JSON, body too large): their messages are generic and safe.
-        apiErr = new ApiError(
-          httpErr.status,
-          httpErr.message ?? 'Bad request',
-          httpErr.code ?? null,
-          httpErr.param ?? null,
-        );
-      } else if (isUnavailable(err)) {
-        log(`dependency unavailable on ${ctx.method} ${ctx.path}`, err);
-        apiErr = new ApiError(
-          503,
-          'The service is temporarily unavailable; please retry.',
-          'service_unavailable',
-        );
-      } else {
-        log(`unexpected error on ${ctx.method} ${ctx.path}`, err);
-        apiErr = new ApiError(
-          500,
-          'The server had an error while processing your request.',
-          'internal_error',
-        );
-      }
+      const apiErr = toApiError(err, log, `${ctx.method} ${ctx.path}`);
       ctx.status = apiErr.status;
       ctx.body = apiErr.body();
       // 4xx answers are final: tell the SDKs not to retry them (they retry 409 and 429 by default).

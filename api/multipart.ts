@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Config } from '../src/config';
+import { formatSize } from '../src/files/upload-error';
 import { ApiError, badRequest } from './errors';
 
 export interface SpooledUpload {
@@ -13,13 +13,6 @@ export interface SpooledUpload {
   /** Removes the spool file; safe to call more than once. */
   cleanup(): Promise<void>;
 }
-
-const MB = 1024 * 1024;
-/** Where uploads are spooled while they arrive. */
-export const spoolDir = (config: Pick<Config, 'dataDir'>) => path.join(config.dataDir, 'spool');
-
-export const formatLimit = (bytes: number) =>
-  bytes >= MB ? `${Math.round(bytes / MB)} MB` : `${bytes} bytes`;
 
 /**
  * Receives a multipart upload, spooling the file part to disk as it streams in. The SDKs send `file`
@@ -69,7 +62,7 @@ export async function spoolMultipart(
         reject(
           new ApiError(
             413,
-            `File exceeds the maximum upload size of ${formatLimit(opts.maxFileBytes)}.`,
+            `File exceeds the maximum upload size of ${formatSize(opts.maxFileBytes)}.`,
             'file_too_large',
             'file',
           ),

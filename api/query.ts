@@ -18,19 +18,9 @@ export function parseOrder(raw: QueryValue): 'asc' | 'desc' {
   throw badRequest("Invalid 'order': expected 'asc' or 'desc'.", 'order', 'invalid_value');
 }
 
-/** The row an `after` cursor names, which must be the caller's own; anything else is a 400 on `after`. */
-export async function parseCursor<T>(
-  raw: QueryValue,
-  what: 'File' | 'Batch',
-  isId: (id: string) => boolean,
-  findOwned: (id: string) => Promise<T | null>,
-): Promise<T | null> {
-  if (typeof raw !== 'string') return null;
-  const row = isId(raw) ? await findOwned(raw) : null;
-  if (!row)
-    throw badRequest(`No such ${what} object for 'after': ${raw.slice(0, 200)}`, 'after', 'invalid_cursor');
-  return row;
-}
+/** A parameter given once; a repeated one (`?after=a&after=b`) counts as not given. */
+export const queryString = (raw: QueryValue): string | undefined =>
+  typeof raw === 'string' ? raw : undefined;
 
 export const listBody = <T extends { id: string }>(data: T[], hasMore: boolean): ListPage<T> => ({
   object: 'list',

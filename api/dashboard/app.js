@@ -8,18 +8,10 @@
   const REFRESH_MS = 5000;
   const PAGE_SIZE = 20;
   const KEY_STORAGE = 'besh.apiKey';
-  const STATUSES = [
-    'validating',
-    'in_progress',
-    'finalizing',
-    'completed',
-    'failed',
-    'expired',
-    'cancelling',
-    'cancelled',
-  ];
-  const CANCELLABLE = new Set(['validating', 'in_progress']);
-  const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
+  // The status groups of src/batches/lifecycle.ts; the server writes them ahead of this file.
+  const STATUSES = window.BESH_LIFECYCLE.statuses;
+  const CANCELLABLE = new Set(window.BESH_LIFECYCLE.cancellable);
+  const TERMINAL = new Set(window.BESH_LIFECYCLE.terminal);
 
   const $ = (id) => document.getElementById(id);
 
@@ -639,6 +631,7 @@
   $('auto-refresh').addEventListener('change', () => {
     if ($('auto-refresh').checked) void refresh();
   });
+  $('status-filter').append(...STATUSES.map((status) => el('option', { value: status }, status)));
   $('status-filter').addEventListener('change', () => {
     state.status = $('status-filter').value;
     state.after = null;

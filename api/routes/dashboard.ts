@@ -1,24 +1,12 @@
 import Router from '@koa/router';
-import { In } from 'typeorm';
-import { liveCounts, toBatchObject } from '../../src/batches/batch-object';
-import { BatchEntity, type BatchRow } from '../../src/db/entities';
-import { page } from '../../src/db/paginate';
-import { storageUsage } from '../../src/files/storage-usage';
-import { isBatchId } from '../../src/shared/ids';
-import {
-  BATCH_STATUSES,
-  isBatchStatus,
-  TERMINAL_STATUSES,
-  UNFINISHED_STATUSES,
-} from '../../src/batches/lifecycle';
+import { BATCH_STATUSES, isBatchStatus, TERMINAL_STATUSES } from '../../src/batches/lifecycle';
 import type { Batch } from '../../src/shared/openai';
-import { BUCKET_SECONDS, bucketOf, STAT_COLUMNS, type StatColumn } from '../../src/stats/columns';
-import type { AppDeps } from '../app';
+import { BUCKET_SECONDS, type StatColumn } from '../../src/stats/columns';
 import type { AuthState } from '../auth';
-import { badRequest, notFound } from '../errors';
-import { listBody, parseCursor, parseLimit } from '../query';
+import type { AppDeps } from '../deps';
+import { badRequest } from '../errors';
+import { listBody, parseLimit, queryString } from '../query';
 
-const DAY = 24 * 3600;
 const iso = (unix: number | null) => (unix === null ? null : new Date(unix * 1000).toISOString());
 
 /** A batch as the dashboard shows it: the OpenAI object plus progress, ETA, timing and its Temporal UI link. */
@@ -87,37 +75,18 @@ function toView(b: Batch, temporalUrl: string, now: number): BatchView {
 }
 
 /** JSON behind the dashboard page. Charts and cards read the 15-minute stats buckets, never batches or lines. */
-export function dashboardRouter(deps: AppDeps): Router<AuthState> {
-  const { db, config } = deps;
-  const batches = db.getRepository(BatchEntity);
+export function dashboardRouter({
+  batches,
+  files,
+  stats,
+  config,
+}: Pick<AppDeps, 'batches' | 'files' | 'stats' | 'config'>): Router<AuthState> {
   const temporalUrl = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}`;
   const router = new Router<AuthState>({ prefix: '/dashboard' });
-
-  /** The owner's last 96 buckets, oldest first, with empty ones filled in. */
-  const buckets = async (owner: string, now: number) => {
-    const since = bucketOf(now) - DAY + BUCKET_SECONDS;
-    const rows: Array<Record<string, string | number>> = await db
-      .createQueryBuilder()
-      .select(['bucket_start', ...STAT_COLUMNS])
-      .from('stats_buckets', 's')
-      .where('owner = :owner AND bucket_start >= :since', { owner, since })
-      .getRawMany();
-    const byStart = new Map(rows.map((r) => [Number(r.bucket_start), r]));
-    return Array.from({ length: DAY / BUCKET_SECONDS }, (_, i) => {
-      const start = since + i * BUCKET_SECONDS;
-      const r = byStart.get(start);
-      const get = (c: StatColumn) => Number(r?.[c] ?? 0);
-      return { start, get };
-    });
-  };
-  const present = async (rows: BatchRow[]) => {
-    const live = await liveCounts(db, rows);
-    const now = Math.floor(Date.now() / 1000);
-    return rows.map((r) => toView(toBatchObject(r, live.get(r.id)), temporalUrl, now));
-  };
+  const nowSeconds = () => Math.floor(Date.now() / 1000);
 
   router.get('/throughput', async (ctx) => {
-    const data = (await buckets(ctx.state.principal.tenantId, Math.floor(Date.now() / 1000))).map((b) => ({
+    const data = (await stats.lastDay(ctx.state.principal.tenantId, nowSeconds())).map((b) => ({
       start: iso(b.start),
       requests_succeeded: b.get('requests_succeeded'),
       requests_failed: b.get('requests_failed'),
@@ -131,7 +100,7 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
   });
 
   router.get('/uploads', async (ctx) => {
-    const data = (await buckets(ctx.state.principal.tenantId, Math.floor(Date.now() / 1000))).map((b) => ({
+    const data = (await stats.lastDay(ctx.state.principal.tenantId, nowSeconds())).map((b) => ({
       start: iso(b.start),
       uploads: b.get('uploads'),
       bytes: b.get('upload_bytes'),
@@ -141,14 +110,16 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
 
   router.get('/summary', async (ctx) => {
     const owner = ctx.state.principal.tenantId;
-    const now = Math.floor(Date.now() / 1000);
-    const all = await buckets(owner, now);
+    const now = nowSeconds();
+    const all = await stats.lastDay(owner, now);
     const sum = (c: StatColumn) => all.reduce((t, b) => t + b.get(c), 0);
     const finished = Object.fromEntries(
       TERMINAL_STATUSES.map((s) => [s, sum(`batches_${s}` as StatColumn)]),
     ) as Record<(typeof TERMINAL_STATUSES)[number], number>;
     const finishedCount = TERMINAL_STATUSES.reduce((t, s) => t + finished[s], 0);
     const requests = sum('requests_succeeded') + sum('requests_failed');
+    const running = Object.values(await batches.unfinishedByStatus(owner)).reduce((t, n) => t + n, 0);
+    const { files: storedFiles, bytes: storedBytes } = await files.storageUsage(owner);
     ctx.body = {
       object: 'dashboard.summary',
       since: iso(all[0].start),
@@ -159,7 +130,7 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
         failed: finished.failed,
         cancelled: finished.cancelled,
         expired: finished.expired,
-        running: await batches.countBy({ owner, status: In(UNFINISHED_STATUSES) }),
+        running,
       },
       requests: {
         succeeded: sum('requests_succeeded'),
@@ -174,12 +145,11 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
       mean_batch_duration_seconds: finishedCount
         ? Math.round(sum('batch_duration_sum') / finishedCount)
         : null,
-      storage: await storageUsage(db, owner).then(({ files, bytes }) => ({ files, bytes })),
+      storage: { files: storedFiles, bytes: storedBytes },
     };
   });
 
   router.get('/batches', async (ctx) => {
-    const { tenantId } = ctx.state.principal;
     const limit = parseLimit(ctx.query.limit, 20, 100);
     const status = ctx.query.status;
     if (status !== undefined && !isBatchStatus(status)) {
@@ -189,20 +159,21 @@ export function dashboardRouter(deps: AppDeps): Router<AuthState> {
         'invalid_value',
       );
     }
-    const after = await parseCursor(ctx.query.after, 'Batch', isBatchId, (id) =>
-      batches.findOneBy({ id, owner: tenantId }),
+    const { data, hasMore } = await batches.list(ctx.state.principal.tenantId, {
+      limit,
+      status,
+      after: queryString(ctx.query.after),
+    });
+    const now = nowSeconds();
+    ctx.body = listBody(
+      data.map((b) => toView(b, temporalUrl, now)),
+      hasMore,
     );
-    const qb = batches.createQueryBuilder('b').where('b.owner = :tenantId', { tenantId });
-    if (status) qb.andWhere('b.status = :status', { status });
-    const { rows, hasMore } = await page(qb, { limit, order: 'desc', after });
-    ctx.body = listBody(await present(rows), hasMore);
   });
 
   router.get('/batches/:id', async (ctx) => {
-    const id = ctx.params.id;
-    const row = isBatchId(id) ? await batches.findOneBy({ id, owner: ctx.state.principal.tenantId }) : null;
-    if (!row) throw notFound('Batch', id);
-    ctx.body = (await present([row]))[0];
+    const batch = await batches.get(ctx.state.principal.tenantId, ctx.params.id);
+    ctx.body = toView(batch, temporalUrl, nowSeconds());
   });
 
   return router;

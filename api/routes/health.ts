@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { AppDeps } from '../app';
+import type { AppDeps } from '../deps';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([
@@ -8,7 +8,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number) =>
   ]);
 
 /** 200 only when both dependencies answer; otherwise 503 naming the one that is down. */
-export function healthRouter(deps: AppDeps): Router {
+export function healthRouter(probes: AppDeps['probes']): Router {
   const router = new Router();
   router.get('/health', async (ctx) => {
     const check = (p: () => Promise<unknown>) =>
@@ -17,8 +17,8 @@ export function healthRouter(deps: AppDeps): Router {
         () => 'down' as const,
       );
     const [database, temporal] = await Promise.all([
-      check(() => deps.db.query('SELECT 1')),
-      check(() => deps.temporal.workflowService.getSystemInfo({})),
+      check(() => probes.database()),
+      check(() => probes.temporal()),
     ]);
     const ok = database === 'ok' && temporal === 'ok';
     ctx.status = ok ? 200 : 503;

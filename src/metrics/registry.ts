@@ -63,7 +63,7 @@ export const batchesFinished = new Counter({
 });
 
 let readRunningBatches: () => Promise<Record<string, number>> = async () => ({});
-/** The API tells the gauge how to count unfinished batches; counted at scrape time. */
+/** The API's composition root (main/api.ts) tells the gauge how to count unfinished batches; read at scrape time. */
 export const trackRunningBatches = (read: () => Promise<Record<string, number>>) => {
   readRunningBatches = read;
 };

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import OpenAI from 'openai';
-import { createApp } from '../../api/app';
+import { composeApi } from '../../main/api';
 import { openServices } from '../../main/services';
 import { projectRoot } from '../../src/paths';
 import { startStack, type Stack } from '../support/stack';
@@ -24,7 +24,7 @@ describe('Health and API keys', function () {
     const res = await fetch(`${base}/health`);
     return { status: res.status, body: (await res.json()) as Record<string, string> };
   };
-  const listen = async (app: ReturnType<typeof createApp>) => {
+  const listen = async (app: ReturnType<typeof composeApi>) => {
     const server: Server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     return { server, base: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
@@ -41,7 +41,7 @@ describe('Health and API keys', function () {
     const services = await openServices(s.config);
     const deadTemporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
     const { server, base } = await listen(
-      createApp({ ...services, config: s.config, temporal: deadTemporal, log: () => undefined }),
+      composeApi(s.config, { ...services, temporal: deadTemporal, log: () => undefined }),
     );
     try {
       assert.deepEqual(await health(base), {
@@ -82,7 +82,7 @@ describe('Health and API keys', function () {
     const err = await client.files.list().catch((e: unknown) => e);
     assert.ok(err instanceof OpenAI.AuthenticationError);
     const bad = await besh('keys', 'revoke', 'key_nope').catch((e: { code: number; stderr: string }) => e);
-    assert.equal((bad as { code: number }).code, 2);
+    assert.equal((bad as { code: number }).code, 1, 'an unknown key is an error (1), not wrong usage (2)');
     assert.match((bad as { stderr: string }).stderr, /No active key key_nope/);
   });
 
