@@ -4,24 +4,43 @@ import { readLines } from '../src/files/line-reader';
 import { addUsage, usageOf, zeroUsage, type Usage } from './result-lines';
 
 export type PartKind = 'out' | 'err';
+export const PART_KINDS: readonly PartKind[] = ['out', 'err'];
 
 export const batchPartsDir = (partsRoot: string, batchId: string) => path.join(partsRoot, batchId);
 export const partPath = (partsRoot: string, batchId: string, index: number, kind: PartKind) =>
   path.join(batchPartsDir(partsRoot, batchId), `${String(index).padStart(6, '0')}.${kind}.jsonl`);
 
-export interface PartTally {
+/** What a chunk's part files hold: every request in them is finished. */
+export class PartTally {
   /** custom_ids already answered, so a resumed chunk skips them. */
-  done: Set<string>;
-  completed: number;
-  failed: number;
-  usage: Usage;
+  readonly done = new Set<string>();
+  completed = 0;
+  failed = 0;
+  readonly usage = zeroUsage();
+
+  /** Counts a request whose line is in the `kind` part file; a success brings its token usage. */
+  add(kind: PartKind, customId: string, usage?: Usage): void {
+    this.done.add(customId);
+    if (kind === 'err') this.failed++;
+    else this.completed++;
+    if (usage) addUsage(this.usage, usage);
+  }
+}
+
+/** A whole line of a part file: one finished request. */
+export interface PartLine {
+  /** The line without its newline. */
+  line: Buffer;
+  customId: string;
+  /** Token usage of a success; none in the error file. */
+  usage?: Usage;
 }
 
 /**
- * Reads what a chunk's part file already holds, and cuts off a last line that a killed worker left half-written.
- * The part files are the chunk's durable checkpoint: every line in them is a finished request.
+ * Streams the whole lines of a part file (none if it does not exist), each parsed once, then cuts off a last line
+ * that a killed worker left half-written so that the next append starts on a line of its own.
  */
-async function scanPart(file: string, kind: PartKind, tally: PartTally): Promise<void> {
+export async function* readPart(file: string, kind: PartKind): AsyncGenerator<PartLine> {
   let handle: fs.promises.FileHandle;
   try {
     handle = await fs.promises.open(file, 'r+');
@@ -30,8 +49,11 @@ async function scanPart(file: string, kind: PartKind, tally: PartTally): Promise
     throw err;
   }
   try {
-    let complete = 0;
-    for await (const { line, end } of readLines(handle.createReadStream({ autoClose: false, start: 0 }))) {
+    let whole = 0;
+    for await (const { line, start, end } of readLines(
+      handle.createReadStream({ autoClose: false, start: 0 }),
+    )) {
+      if (end - start === line.length) break; // no newline: the write was cut short
       let parsed: { custom_id?: unknown; response?: { body?: unknown } | null };
       try {
         parsed = JSON.parse(line.toString('utf8'));
@@ -39,24 +61,23 @@ async function scanPart(file: string, kind: PartKind, tally: PartTally): Promise
         break; // a torn write: everything from here on is redone
       }
       if (typeof parsed.custom_id !== 'string') break;
-      tally.done.add(parsed.custom_id);
-      if (kind === 'out') {
-        tally.completed++;
-        addUsage(tally.usage, usageOf(parsed.response?.body));
-      } else tally.failed++;
-      complete = end;
+      const usage = kind === 'out' ? usageOf(parsed.response?.body) : undefined;
+      yield { line, customId: parsed.custom_id, usage };
+      whole = end;
     }
     const { size } = await handle.stat();
-    if (size !== complete) await handle.truncate(complete);
+    if (size !== whole) await handle.truncate(whole);
   } finally {
     await handle.close();
   }
 }
 
+/** Tallies a chunk's part files, trimming a torn last line: they are the chunk's durable checkpoint. */
 export async function scanChunkParts(partsRoot: string, batchId: string, index: number): Promise<PartTally> {
-  const tally: PartTally = { done: new Set(), completed: 0, failed: 0, usage: zeroUsage() };
-  for (const kind of ['out', 'err'] as const)
-    await scanPart(partPath(partsRoot, batchId, index, kind), kind, tally);
+  const tally = new PartTally();
+  for (const kind of PART_KINDS)
+    for await (const { customId, usage } of readPart(partPath(partsRoot, batchId, index, kind), kind))
+      tally.add(kind, customId, usage);
   return tally;
 }
 
@@ -101,9 +122,7 @@ export class ChunkPartWriter {
     // Writes stay in order: a batch starts only after the one before it is on disk.
     this.writing = this.writing.then(() =>
       Promise.all(
-        (['out', 'err'] as const)
-          .filter((k) => lines[k].length)
-          .map((k) => this.files[k].write(lines[k].join(''))),
+        PART_KINDS.filter((k) => lines[k].length).map((k) => this.files[k].write(lines[k].join(''))),
       ),
     );
     await this.writing;

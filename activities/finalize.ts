@@ -5,9 +5,11 @@ import { BatchEntity, ChunkProgressEntity, FileEntity, type FileRow } from '../s
 import { readLines } from '../src/files/line-reader';
 import { batchResultFileId } from '../src/shared/ids';
 import type { FinalizeInput, FinalizeResult } from '../src/contract/batch-workflow';
-import { batchPartsDir, partPath, scanChunkParts, type PartKind } from './chunk-parts';
+import { batchPartsDir, PART_KINDS, PartTally, partPath, readPart, type PartKind } from './chunk-parts';
 import type { ActivityDeps } from './deps';
-import { addUsage, errorLine, usageOf, zeroUsage } from './result-lines';
+import { addUsage, errorLine, zeroUsage } from './result-lines';
+
+const NEWLINE = Buffer.from('\n');
 
 /** Writes `lines` into a blob as they are produced, and deletes it again when nothing was written. */
 class ResultFileWriter {
@@ -48,24 +50,22 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
       out: new ResultFileWriter(deps, batchResultFileId(batchId, 'output')),
       err: new ResultFileWriter(deps, batchResultFileId(batchId, 'error')),
     };
-    const usage = zeroUsage();
+    const totalUsage = zeroUsage();
     const incomplete = new Set(input.incomplete);
     for (const chunk of input.chunks) {
       heartbeat(chunk.index);
-      // A part may end in a line torn by a killed worker: scanning trims it before it is copied.
-      const tally = incomplete.has(chunk.index)
-        ? await scanChunkParts(deps.partsRoot, batchId, chunk.index)
-        : null;
-      for (const kind of ['out', 'err'] as const) {
+      // Reading a part trims a last line torn by a killed worker, so only whole lines are copied.
+      const tally = new PartTally();
+      for (const kind of PART_KINDS) {
         const file = partPath(deps.partsRoot, batchId, chunk.index, kind);
-        if (!fs.existsSync(file)) continue;
-        for await (const { line } of readLines(fs.createReadStream(file))) {
-          if (kind === 'out') addUsage(usage, usageOf(JSON.parse(line.toString('utf8')).response?.body));
+        for await (const { line, customId, usage } of readPart(file, kind)) {
+          tally.add(kind, customId, usage);
           writers[kind].lines++;
-          await writers[kind].write(Buffer.concat([line, Buffer.from('\n')]));
+          await writers[kind].write(Buffer.concat([line, NEWLINE]));
         }
       }
-      if (!tally || !input.missing) continue;
+      addUsage(totalUsage, tally.usage);
+      if (!incomplete.has(chunk.index) || !input.missing) continue;
       const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
       for await (const { line } of readLines(source)) {
         const text = line.toString('utf8');
@@ -110,7 +110,7 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
           failed: result.failed,
           outputFileId: result.outputFileId,
           errorFileId: result.errorFileId,
-          ...usage,
+          ...totalUsage,
         },
       );
     });

@@ -18,10 +18,20 @@ export interface UpstreamOptions {
   maxBackoffMs?: number;
   /** Told about every attempt (for metrics). */
   onAttempt?: (a: { outcome: AttemptOutcome; statusCode: number | null; latencyMs: number }) => void;
+  /** Waits between attempts, rejecting when `signal` aborts; tests pass one that skips the clock. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
 }
 
-/** Acquires an upstream slot; the returned function releases it. */
-export type SlotAcquirer = () => Promise<() => void>;
+/**
+ * The upstream slots of one request: the caller acquires the first attempt's before the request starts (so it
+ * can bound how many requests it prepares); a retry waits for a slot again after its backoff.
+ */
+export interface RequestSlots {
+  /** Releases the slot the caller holds for the first attempt. */
+  first: () => void;
+  /** Acquires a slot for a retry; the returned function releases it. */
+  retry: () => Promise<() => void>;
+}
 
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -66,13 +76,13 @@ export class Upstream {
     endpoint: string,
     body: string,
     signal: AbortSignal,
-    acquireSlot: SlotAcquirer,
+    slots: RequestSlots,
   ): Promise<UpstreamOutcome & { latencyMs: number }> {
     const url = this.opts.baseUrl + endpoint.replace(/^\/v1/, '');
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
     for (let attempt = 0; ; attempt++) {
-      const release = await acquireSlot();
+      const release = attempt === 0 ? slots.first : await slots.retry();
       let outcome: UpstreamOutcome;
       let retryable: boolean;
       let wait: number | null = null;
@@ -140,7 +150,8 @@ export class Upstream {
       const step = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);
       const backoff = step / 2 + (Math.random() * step) / 2;
       // Retry-After is honoured, but a server asking for hours must not park a batch that long.
-      await sleep(Math.max(Math.min(wait ?? 0, MAX_RETRY_AFTER_MS), backoff), undefined, { signal });
+      const delay = Math.max(Math.min(wait ?? 0, MAX_RETRY_AFTER_MS), backoff);
+      await (this.opts.sleep ? this.opts.sleep(delay, signal) : sleep(delay, undefined, { signal }));
     }
   }
 

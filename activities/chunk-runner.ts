@@ -1,0 +1,195 @@
+import type { Context } from '@temporalio/activity';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+import { setMaxListeners } from 'node:events';
+import type { ChunkResult, ProcessChunkInput } from '../src/contract/batch-workflow';
+import { readLines } from '../src/files/line-reader';
+import { ChunkPartWriter, scanChunkParts, type PartTally } from './chunk-parts';
+import { loadChunkProgress, saveChunkProgress } from './chunk-progress';
+import type { ActivityDeps } from './deps';
+import { errorLine, responseLine, usageOf } from './result-lines';
+import type { UpstreamOutcome } from './upstream';
+
+const PROGRESS_EVERY_MS = 1000;
+
+interface BatchRequest {
+  custom_id: string;
+  body: unknown;
+}
+
+type Latency = { latencyMsSum: number; latencyCount: number };
+
+/**
+ * Runs one chunk of a batch in four steps:
+ * - resume: the part files are the checkpoint; every custom_id in them is answered and skipped;
+ * - dispatch: read the chunk's lines and send each unanswered request, at most MAX_WORKERS at a time per worker
+ *   (the FairLimiter shares them fairly between batches);
+ * - settle: write each answer to a part file, and count it once it is on disk;
+ * - drain: when the worker shuts down, start nothing new, let the requests in flight finish, and hand the rest
+ *   of the chunk to another worker.
+ * A kill -9 costs only the requests that were in flight; a cancel aborts them.
+ */
+export class ChunkRunner {
+  private readonly signal: AbortSignal;
+  /** No new request starts once the chunk is cancelled or the worker drains. */
+  private readonly stopStarting: AbortSignal;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** The first request that failed other than by answering (a write error, say): the attempt fails with it. */
+  private failure: unknown = null;
+  private lastSaved = 0;
+  private saving: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly deps: ActivityDeps,
+    private readonly input: ProcessChunkInput,
+    private readonly ctx: Context,
+    private readonly tally: PartTally,
+    private readonly latency: Latency,
+    private readonly writer: ChunkPartWriter,
+  ) {
+    this.signal = ctx.cancellationSignal;
+    this.stopStarting = AbortSignal.any([this.signal, deps.draining]);
+    // Every request in flight listens on these (to abort its upstream call or slot wait): hundreds, not a leak.
+    setMaxListeners(0, this.signal, this.stopStarting, deps.draining);
+  }
+
+  /** Resume: tallies the part files (trimming a line a killed worker left torn) and opens them for appending. */
+  static async resume(deps: ActivityDeps, input: ProcessChunkInput, ctx: Context): Promise<ChunkRunner> {
+    const { batchId, chunk } = input;
+    const tally = await scanChunkParts(deps.partsRoot, batchId, chunk.index);
+    // Latency cannot be recovered from the part files, so a resumed attempt carries on from the saved sums.
+    const saved = await loadChunkProgress(deps.db, batchId, chunk.index);
+    const latency = { latencyMsSum: saved?.latencyMsSum ?? 0, latencyCount: saved?.latencyCount ?? 0 };
+    const writer = await ChunkPartWriter.open(deps.partsRoot, batchId, chunk.index);
+    return new ChunkRunner(deps, input, ctx, tally, latency, writer);
+  }
+
+  async run(): Promise<ChunkResult> {
+    // One generation can take minutes: heartbeat on a timer too, so cancellation still reaches us. No details:
+    // the part files are the checkpoint.
+    const beat = setInterval(
+      () => this.ctx.heartbeat(),
+      Math.max(200, (this.deps.config.heartbeatTimeoutSeconds * 1000) / 3),
+    );
+    try {
+      this.ctx.heartbeat();
+      const drained = await this.dispatch().finally(() => Promise.all(this.inFlight));
+      this.signal.throwIfAborted(); // the SDK's own CancelledFailure, rather than a request's AbortError
+      if (this.failure) throw this.failure;
+      if (drained) throw workerDraining();
+    } catch (err) {
+      // Best effort on the way out: the next attempt recounts from the part files anyway.
+      await this.saveProgress().catch(() => undefined);
+      throw err;
+    } finally {
+      clearInterval(beat);
+      await this.writer.close();
+    }
+    // On success the totals must land (live counts and stats read them): a failure here retries the chunk,
+    // which finds every request answered and only saves again.
+    await this.saveProgress();
+    return { completed: this.tally.completed, failed: this.tally.failed };
+  }
+
+  /** Dispatch: starts a request for every unanswered line; true when it stopped because the worker drains. */
+  private async dispatch(): Promise<boolean> {
+    const { inputFileId, chunk } = this.input;
+    const source = await this.deps.blobs.get(inputFileId, { start: chunk.start, end: chunk.end });
+    for await (const { line } of readLines(source)) {
+      if (this.signal.aborted || this.failure) return false;
+      const text = line.toString('utf8');
+      if (!text.trim()) continue;
+      // Validation already proved every line well-formed; a line that is not is an infrastructure fault.
+      const request = JSON.parse(text) as BatchRequest;
+      if (this.tally.done.has(request.custom_id)) continue;
+      const slot = await this.firstSlot();
+      if (!slot) return true;
+      this.start(request, slot);
+    }
+    return false;
+  }
+
+  /**
+   * The first attempt's slot is taken before its request starts, which holds the reader: at most MAX_WORKERS
+   * parsed requests exist at once. Null when the worker drains; throws when the chunk is cancelled.
+   */
+  private async firstSlot(): Promise<(() => void) | null> {
+    try {
+      return await this.deps.limiter.acquire(this.input.batchId, this.stopStarting, this.input.chunk.index);
+    } catch (err) {
+      if (this.signal.aborted || !this.deps.draining.aborted) throw err;
+      return null;
+    }
+  }
+
+  /**
+   * A retry's slot waits on cancellation only: while the worker drains, the requests in flight finish, retries
+   * included.
+   */
+  private readonly retrySlot = () =>
+    this.deps.limiter.acquire(this.input.batchId, this.signal, this.input.chunk.index);
+
+  private start(request: BatchRequest, firstSlot: () => void): void {
+    const body = JSON.stringify(request.body);
+    const task: Promise<void> = this.deps.upstream
+      .send(this.input.endpoint, body, this.signal, { first: firstSlot, retry: this.retrySlot })
+      .then((outcome) => this.settle(request.custom_id, outcome))
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.inFlight.delete(task));
+    this.inFlight.add(task);
+  }
+
+  /** Settle: writes the answer's line and counts it once the line is on disk. */
+  private async settle(customId: string, outcome: UpstreamOutcome & { latencyMs: number }): Promise<void> {
+    const { batchId } = this.input;
+    this.latency.latencyMsSum += outcome.latencyMs;
+    this.latency.latencyCount++;
+    const line =
+      outcome.kind === 'response'
+        ? responseLine(batchId, customId, outcome.statusCode, outcome.requestId, outcome.body)
+        : errorLine(batchId, customId, outcome.code, outcome.message);
+    const success = outcome.kind === 'response' && outcome.statusCode < 300;
+    const kind = success ? 'out' : 'err';
+    await this.writer.append(kind, line);
+    this.tally.add(kind, customId, success ? usageOf(outcome.body) : undefined);
+    this.reportProgress();
+  }
+
+  /**
+   * Heartbeats and saves progress at most once a second: every heartbeat is a call into the SDK's native core,
+   * which at thousands of requests a second was a noticeable share of the worker's CPU.
+   */
+  private reportProgress(): void {
+    if (Date.now() - this.lastSaved < PROGRESS_EVERY_MS) return;
+    this.lastSaved = Date.now();
+    this.ctx.heartbeat();
+    void this.saveProgress().catch(() => undefined);
+  }
+
+  /** Saves the totals as they are when the save before it has finished, so saves land in order. */
+  private saveProgress(): Promise<void> {
+    const { db } = this.deps;
+    const { owner, batchId, chunk } = this.input;
+    const save = this.saving.then(() =>
+      saveChunkProgress(db, owner, batchId, chunk.index, {
+        completed: this.tally.completed,
+        failed: this.tally.failed,
+        ...this.tally.usage,
+        latencyMsSum: Math.round(this.latency.latencyMsSum),
+        latencyCount: this.latency.latencyCount,
+      }),
+    );
+    this.saving = save.catch(() => undefined);
+    return save;
+  }
+}
+
+/** Drain: a benign failure, so the workflow's retry resumes the chunk on another worker at once. */
+const workerDraining = () =>
+  ApplicationFailure.create({
+    type: 'WorkerDraining',
+    message: 'the worker is shutting down; the chunk resumes on another worker',
+    nextRetryDelay: '1s',
+    category: ApplicationFailureCategory.BENIGN,
+  });
