@@ -29,7 +29,11 @@ type Latency = { latencyMsSum: number; latencyCount: number };
  * A kill -9 costs only the requests that were in flight; a cancel aborts them.
  */
 export class ChunkRunner {
+  /** Temporal's cancellation of this attempt. */
+  private readonly cancelled: AbortSignal;
+  /** Aborts every request: Temporal cancelled the chunk, or the batch halted (the database said so first). */
   private readonly signal: AbortSignal;
+  private readonly halted: { signal: AbortSignal; release(): void };
   /** No new request starts once the chunk is cancelled or the worker drains. */
   private readonly stopStarting: AbortSignal;
   private readonly inFlight = new Set<Promise<void>>();
@@ -46,7 +50,9 @@ export class ChunkRunner {
     private readonly latency: Latency,
     private readonly writer: ChunkPartWriter,
   ) {
-    this.signal = ctx.cancellationSignal;
+    this.cancelled = ctx.cancellationSignal;
+    this.halted = deps.stops.watch(input.batchId);
+    this.signal = AbortSignal.any([this.cancelled, this.halted.signal]);
     this.stopStarting = AbortSignal.any([this.signal, deps.draining]);
     // Every request in flight listens on these (to abort its upstream call or slot wait): hundreds, not a leak.
     setMaxListeners(0, this.signal, this.stopStarting, deps.draining);
@@ -73,7 +79,7 @@ export class ChunkRunner {
     try {
       this.ctx.heartbeat();
       const drained = await this.dispatch().finally(() => Promise.all(this.inFlight));
-      this.signal.throwIfAborted(); // the SDK's own CancelledFailure, rather than a request's AbortError
+      if (this.signal.aborted) await this.untilCancelled();
       if (this.failure) throw this.failure;
       if (drained) throw workerDraining();
     } catch (err) {
@@ -82,12 +88,33 @@ export class ChunkRunner {
       throw err;
     } finally {
       clearInterval(beat);
+      this.halted.release();
       await this.writer.close();
     }
     // On success the totals must land (live counts and stats read them): a failure here retries the chunk,
     // which finds every request answered and only saves again.
     await this.saveProgress();
     return { completed: this.tally.completed, failed: this.tally.failed };
+  }
+
+  /**
+   * A halted batch's requests are aborted already; the attempt ends with Temporal's own cancellation (the SDK's
+   * CancelledFailure), which the heartbeats fetch. A batch halted without its workflow cancelling the chunk (it
+   * ended elsewhere) ends the attempt for good once a heartbeat timeout has passed.
+   */
+  private async untilCancelled(): Promise<never> {
+    if (!this.cancelled.aborted) {
+      const bound = AbortSignal.timeout(2 * this.deps.config.heartbeatTimeoutSeconds * 1000);
+      await new Promise((resolve) =>
+        AbortSignal.any([this.cancelled, bound]).addEventListener('abort', resolve),
+      );
+    }
+    this.cancelled.throwIfAborted();
+    throw ApplicationFailure.create({
+      type: 'BatchHalted',
+      message: 'the batch was stopped outside its workflow',
+      nonRetryable: true,
+    });
   }
 
   /** Dispatch: starts a request for every unanswered line; true when it stopped because the worker drains. */
@@ -102,7 +129,7 @@ export class ChunkRunner {
       const request = JSON.parse(text) as BatchRequest;
       if (this.tally.done.has(request.custom_id)) continue;
       const slot = await this.firstSlot();
-      if (!slot) return true;
+      if (!slot) return !this.signal.aborted;
       this.start(request, slot);
     }
     return false;
@@ -110,14 +137,14 @@ export class ChunkRunner {
 
   /**
    * The first attempt's slot is taken before its request starts, which holds the reader: at most MAX_WORKERS
-   * parsed requests exist at once. Null when the worker drains; throws when the chunk is cancelled.
+   * parsed requests exist at once. Null when the chunk stops starting requests (cancelled, halted or drained).
    */
   private async firstSlot(): Promise<(() => void) | null> {
     try {
       return await this.deps.limiter.acquire(this.input.batchId, this.stopStarting, this.input.chunk.index);
     } catch (err) {
-      if (this.signal.aborted || !this.deps.draining.aborted) throw err;
-      return null;
+      if (this.stopStarting.aborted) return null;
+      throw err;
     }
   }
 

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { Config } from '../src/config';
 import type { BlobStore } from '../src/storage/blob-store';
+import type { BatchStops } from './batch-stops';
 import type { FairLimiter } from './fair-limiter';
 import type { Upstream } from './upstream';
 
@@ -15,4 +16,6 @@ export interface ActivityDeps {
   upstream: Upstream;
   /** Aborted when the worker begins to shut down: chunks stop starting requests and hand over the rest. */
   draining: AbortSignal;
+  /** Tells chunks at once that their batch was cancelled, before Temporal's cancellation reaches them. */
+  stops: BatchStops;
 }

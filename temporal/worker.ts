@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
 import { AdaptiveLimit } from '../activities/adaptive-limit';
+import { BatchStops } from '../activities/batch-stops';
 import { FairLimiter } from '../activities/fair-limiter';
 import { Upstream } from '../activities/upstream';
 import type { Config } from '../src/config';
@@ -68,6 +69,7 @@ export async function createBatchWorker(
     () => limiter.limit,
   );
   const draining = new AbortController();
+  const stops = new BatchStops(deps.db);
   const activities = createActivities({
     config,
     db: deps.db,
@@ -76,6 +78,7 @@ export async function createBatchWorker(
     limiter,
     upstream,
     draining: draining.signal,
+    stops,
   });
   const worker = await Worker.create({
     connection,
@@ -102,6 +105,7 @@ export async function createBatchWorker(
         await worker.run();
       } finally {
         clearInterval(watch);
+        stops.close();
         if (tuning) clearInterval(tuning);
         await upstream.close();
         if (!deps.connection) await connection.close();

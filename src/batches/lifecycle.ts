@@ -28,6 +28,9 @@ export const RUNNING_STATUSES = [
   'cancelling',
 ] as const satisfies readonly BatchStatus[];
 
+/** Chunks of a batch in these statuses must stop sending: it is being cancelled, or it already ended. */
+export const HALTED_STATUSES = ['cancelling', ...TERMINAL_STATUSES] as const satisfies readonly BatchStatus[];
+
 /** A cancel request moves these to `cancelling`; a batch already `cancelling` answers as it is. */
 export const CANCELLABLE_STATUSES = ['validating', 'in_progress'] as const satisfies readonly BatchStatus[];
 

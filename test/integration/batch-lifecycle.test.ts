@@ -111,6 +111,35 @@ describe('Batch lifecycle: validation, live progress, cancel, expiry', function 
     assert.equal(s.sim.stats().received, received, 'no request is sent after the batch is cancelled');
   });
 
+  it('a cancel aborts the requests in flight on the worker before any of them is answered', async () => {
+    // Every request takes 3 s and all start together, so none can be answered unless the cancel is slower than
+    // that: Temporal alone delivers it with a heartbeat, up to most of HEARTBEAT_TIMEOUT_SECONDS (5 s) later.
+    const t = await startStack({
+      env: { MAX_WORKERS: '16', CONCURRENCY_MODE: 'fixed' },
+      simulator: { capacity: 64, baseLatencyMs: 3000, perTokenMs: 0 },
+    });
+    try {
+      const input = batchLines(100);
+      const created = await createBatch(t.openai, toJsonl(input));
+      await until('16 requests in flight', () => t.sim.stats().inService === 16);
+      assert.equal((await t.openai.batches.cancel(created.id)).status, 'cancelling');
+      await until('the upstream to hold no request', () => {
+        const st = t.sim.stats();
+        return st.inService === 0 && st.queued === 0;
+      });
+      const st = t.sim.stats();
+      assert.equal(st.completed, 0, 'no request was answered after the cancel');
+      assert.equal(st.aborted, 16, 'every request in flight was aborted');
+      assert.equal(st.received, 16, 'no request started after the cancel');
+      const done = await waitForBatch(t.openai, created.id);
+      assert.equal(done.status, 'cancelled');
+      const { err } = await assertEveryLineOnce(t.openai, done, input);
+      assert.ok(err.every((l) => l.error?.code === 'batch_cancelled'));
+    } finally {
+      await t.close();
+    }
+  });
+
   it('expires at the end of its completion window, keeping what completed', async () => {
     const input = batchLines(400);
     const created = await createBatch(s.openai, toJsonl(input), { window: '2s' });

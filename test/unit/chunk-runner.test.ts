@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { partPath, type PartKind } from '../../activities/chunk-parts';
+import { BatchStops } from '../../activities/batch-stops';
 import type { ActivityDeps } from '../../activities/deps';
 import { FairLimiter } from '../../activities/fair-limiter';
 import { processChunkActivity } from '../../activities/process-chunk';
@@ -18,7 +19,7 @@ import { Upstream } from '../../activities/upstream';
 import { loadConfig } from '../../src/config';
 import type { ProcessChunkInput } from '../../src/contract/batch-workflow';
 import { openDatabase } from '../../src/db/data-source';
-import { ChunkProgressEntity } from '../../src/db/entities';
+import { BatchEntity, ChunkProgressEntity } from '../../src/db/entities';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 
 const ENDPOINT = '/v1/chat/completions';
@@ -84,6 +85,7 @@ describe('processChunk (the chunk runner)', () => {
   let upstream: Upstream;
   let limiter: FairLimiter;
   let draining: AbortController;
+  let stops: BatchStops;
   let batchId: string;
   let batches = 0;
 
@@ -107,12 +109,14 @@ describe('processChunk (the chunk runner)', () => {
       backoffMs: 1,
     });
     draining = new AbortController();
+    stops = new BatchStops(db, 10);
     batchId = `batch_${++batches}`;
   });
 
   afterEach(async () => {
     await model.close();
     await upstream.close();
+    stops.close();
   });
 
   /** Stores an input file of `n` requests and returns the chunk that covers all of it. */
@@ -147,6 +151,7 @@ describe('processChunk (the chunk runner)', () => {
       limiter,
       upstream,
       draining: draining.signal,
+      stops,
     };
     return env.run(processChunkActivity(deps), input);
   }
@@ -236,6 +241,32 @@ describe('processChunk (the chunk runner)', () => {
     assert.equal(model.received.length, 3);
     assert.equal(limiter.active, 0);
     assert.deepEqual([...idsIn('out'), ...idsIn('err')], []);
+  });
+
+  it('a batch halted in the database aborts the requests in flight before Temporal cancels the chunk', async () => {
+    const input = await chunkOf(10);
+    await db.getRepository(BatchEntity).insert({
+      id: batchId,
+      owner: 'owner-1',
+      endpoint: ENDPOINT,
+      inputFileId: input.inputFileId,
+      completionWindow: '24h',
+      status: 'in_progress',
+      createdAt: 1,
+    });
+    model.holding = true;
+    const env = new MockActivityEnvironment();
+    const running = run(input, env, 3);
+    await until(() => model.received.length === 3, 'three requests in flight');
+
+    await db.getRepository(BatchEntity).update({ id: batchId }, { status: 'cancelling' });
+
+    await until(() => model.aborted === 3, 'the model server to see three clients go away');
+    assert.equal(model.received.length, 3, 'no request started after the batch halted');
+    assert.equal(limiter.active, 0);
+    env.cancel(); // Temporal's cancellation, fetched by a later heartbeat
+    await assert.rejects(running, CancelledFailure);
+    assert.deepEqual([...idsIn('out'), ...idsIn('err')], [], 'an aborted request is not an answer');
   });
 
   it('a drain lets the requests in flight finish, retries included, and hands the rest over', async () => {

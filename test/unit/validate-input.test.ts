@@ -40,6 +40,7 @@ describe('validateInput activity', () => {
       limiter: {} as never,
       upstream: {} as never,
       draining: new AbortController().signal,
+      stops: {} as never,
     };
     const result: ValidationResult = await new MockActivityEnvironment().run(validateInputActivity(deps), {
       inputFileId: key,
