@@ -44,6 +44,8 @@ const { admitBatch } = proxyActivities<Activities>({
   cancellationType: ActivityCancellationType.TRY_CANCEL,
 });
 
+const FINAL_STATUS_AFTER_HANDLERS = 'final-status-after-handlers';
+
 const MISSING: Record<'cancelled' | 'expired' | 'failed', MissingLine> = {
   cancelled: {
     code: 'batch_cancelled',
@@ -180,11 +182,15 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
         missing: incomplete.length ? MISSING[stopReason ?? 'failed'] : null,
       });
     }
+    // A cancel update may still be recording `cancelling` (retrying a failed write): the final status must come
+    // after it, or the store refuses it and the batch stays `cancelling`. Inside this non-cancellable scope, as
+    // after a cancel from outside a wait in the root scope ends the run as cancelled instead of returning.
+    if (patched(FINAL_STATUS_AFTER_HANDLERS)) await condition(allHandlersFinished);
     await enter(outcome);
     await cleanupBatch({ batchId });
   });
-  // A cancel update may still be recording `cancelling`; let it answer its caller before the run closes.
-  await condition(allHandlersFinished);
+  // Runs started before the patch waited here.
+  if (!patched(FINAL_STATUS_AFTER_HANDLERS)) await condition(allHandlersFinished);
   return outcome;
 }
 

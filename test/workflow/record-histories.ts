@@ -1,10 +1,11 @@
 // Records histories of real batch runs into test/fixtures/histories/ for the replay test.
-// Run with `make record-histories` whenever the workflow changes on purpose; keep the old files: batches that
-// started under an older workflow may still be running in production.
+// Run with `make record-histories` (mocha with the integration config: it needs the whole stack) whenever the
+// workflow changes on purpose; keep the old files: batches that started under an older workflow may still be
+// running in production.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { projectRoot } from '../../src/paths';
+import { temporalCliPath } from '../../temporal/dev-server';
 import { batchLines, createBatch, toJsonl, waitForBatch } from '../support/batches';
 import { until } from '../support/processes';
 import { startStack, type Stack } from '../support/stack';
@@ -12,12 +13,15 @@ import { startStack, type Stack } from '../support/stack';
 const outDir = path.join(__dirname, '..', 'fixtures', 'histories');
 const tag = process.env.HISTORY_TAG ?? new Date().toISOString().slice(0, 10);
 
-function save(s: Stack, name: string, batchId: string) {
+async function save(s: Stack, name: string, batchId: string) {
+  // The batch row is final a moment before its run closes: record the whole history.
+  await s.temporal.workflow
+    .getHandle(batchId)
+    .result()
+    .catch(() => undefined);
   // The CLI's JSON is what the Web UI downloads and what historyFromJSON reads.
-  const cli =
-    process.env.TEMPORAL_CLI_PATH ?? path.join(projectRoot, '.tools', 'temporal', 'bin', 'temporal');
   const json = execFileSync(
-    cli,
+    temporalCliPath(),
     ['workflow', 'show', '-w', batchId, '--address', s.config.temporalAddress, '-o', 'json'],
     {
       maxBuffer: 64 * 1024 * 1024,
@@ -43,7 +47,7 @@ describe('record workflow histories', function () {
   it('completed', async () => {
     const b = await createBatch(s.openai, toJsonl(batchLines(120)));
     await waitForBatch(s.openai, b.id);
-    save(s, 'completed', b.id);
+    await save(s, 'completed', b.id);
   });
 
   it('validation failed', async () => {
@@ -52,7 +56,7 @@ describe('record workflow histories', function () {
       toJsonl([{ custom_id: 'x', method: 'GET', url: '/v1/x', body: {} }]),
     );
     await waitForBatch(s.openai, b.id);
-    save(s, 'validation-failed', b.id);
+    await save(s, 'validation-failed', b.id);
   });
 
   it('cancelled mid-run, and another cancelled while queued behind it', async () => {
@@ -67,15 +71,23 @@ describe('record workflow histories', function () {
     });
     await s.openai.batches.cancel(queued.id);
     await waitForBatch(s.openai, queued.id);
-    save(s, 'cancelled-while-queued', queued.id);
+    await save(s, 'cancelled-while-queued', queued.id);
     await s.openai.batches.cancel(running.id);
     await waitForBatch(s.openai, running.id);
-    save(s, 'cancelled-mid-run', running.id);
+    await save(s, 'cancelled-mid-run', running.id);
+  });
+
+  it('cancelled from outside (the Temporal Web UI)', async () => {
+    const b = await createBatch(s.openai, toJsonl(batchLines(400)));
+    await waitForBatch(s.openai, b.id, { until: (x) => x.request_counts!.completed >= 20 });
+    await s.temporal.workflow.getHandle(b.id).cancel();
+    await waitForBatch(s.openai, b.id);
+    await save(s, 'cancelled-from-outside', b.id);
   });
 
   it('expired mid-run', async () => {
     const b = await createBatch(s.openai, toJsonl(batchLines(400)), { window: '2s' });
     await waitForBatch(s.openai, b.id);
-    save(s, 'expired-mid-run', b.id);
+    await save(s, 'expired-mid-run', b.id);
   });
 });

@@ -1,9 +1,10 @@
 import * as proto from '@temporalio/proto';
 import { patchProtobufRoot } from '@temporalio/proto/lib/patch-protobuf-root';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { installQuietRuntime } from './testbed';
 
 const dir = path.join(__dirname, '..', 'fixtures', 'histories');
 
@@ -31,7 +32,7 @@ describe('workflow replay over recorded histories', function () {
   this.timeout(120_000);
 
   it('replays every recorded history without a nondeterminism error', async () => {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    installQuietRuntime();
     const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json'));
     assert.ok(files.length >= 5, 'histories are recorded');
     const histories = files.map((f) => ({
