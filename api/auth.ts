@@ -24,3 +24,15 @@ export function requireApiKey(keys: ApiKeys): Middleware<AuthState> {
     await next();
   };
 }
+
+/** After requireApiKey: only operator keys pass (what they read spans every tenant). */
+export const requireOperator: Middleware<AuthState> = async (ctx, next) => {
+  if (ctx.state.principal.role !== 'operator') {
+    throw new ApiError(
+      403,
+      'This endpoint needs an operator key (besh keys create --operator); this key is a tenant key.',
+      'permission_denied',
+    );
+  }
+  await next();
+};

@@ -2,6 +2,7 @@ import type { ApiKeys } from '../src/auth/api-keys';
 import type { Config } from '../src/config';
 import type { BatchService } from '../src/services/batch-service';
 import type { FileService } from '../src/services/file-service';
+import type { IdempotencyService } from '../src/services/idempotency';
 import type { StatsService } from '../src/services/stats-service';
 
 /** What the HTTP API is built from; main/ composes it. The handlers parse, authorize and present, nothing more. */
@@ -10,6 +11,7 @@ export interface AppDeps {
   keys: ApiKeys;
   batches: BatchService;
   files: FileService;
+  idempotency: IdempotencyService;
   stats: StatsService;
   /** The dependencies /health reports, each a probe that resolves when it answers. */
   probes: { database(): Promise<unknown>; temporal(): Promise<unknown> };

@@ -13,9 +13,11 @@ export class ApiError extends Error {
     readonly param: string | null = null,
     readonly type = status === 401
       ? 'authentication_error'
-      : status >= 500
-        ? 'server_error'
-        : 'invalid_request_error',
+      : status === 403
+        ? 'permission_error'
+        : status >= 500
+          ? 'server_error'
+          : 'invalid_request_error',
   ) {
     super(message);
   }
@@ -31,8 +33,25 @@ export const badRequest = (
   code: string | null = 'invalid_request',
 ) => new ApiError(400, message, code, param);
 
-export const routeNotFound = (method: string, path: string) =>
+const routeNotFound = (method: string, path: string) =>
   new ApiError(404, `Invalid URL (${method} ${path.slice(0, 200)})`, 'unknown_url');
+
+/**
+ * Last in the chain, after every router: a path some route serves, asked with another method, is a 405 with
+ * `Allow` listing the methods it serves; any other path is a 404. The routers record every route whose path
+ * matched in `ctx.matched` (middleware layers have no methods), whichever router they belong to.
+ */
+export const unmatchedRoute: Middleware = (ctx) => {
+  const matched = (ctx as { matched?: { methods: string[] }[] }).matched ?? [];
+  const allowed = [...new Set(matched.flatMap((layer) => layer.methods))].sort();
+  if (allowed.length === 0) throw routeNotFound(ctx.method, ctx.path);
+  ctx.set('Allow', allowed.join(', '));
+  throw new ApiError(
+    405,
+    `Method ${ctx.method} is not allowed on ${ctx.path.slice(0, 200)}; allowed: ${allowed.join(', ')}.`,
+    'method_not_allowed',
+  );
+};
 
 const REFUSAL_STATUS: Record<RefusalKind, number> = {
   not_found: 404,

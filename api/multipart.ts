@@ -48,6 +48,7 @@ export async function spoolMultipart(
   }
 
   let fileWrite: Promise<void> | null = null;
+  const fileWriteSettled = () => fileWrite?.catch(() => undefined);
   const parsed = new Promise<void>((resolve, reject) => {
     bb.on('field', (name, value) => {
       result.fields[name] = value;
@@ -98,6 +99,9 @@ export async function spoolMultipart(
   } catch (err) {
     req.unpipe(bb);
     req.resume();
+    // The spool file is opened asynchronously: removed before its write stream has closed, it could reappear.
+    bb.destroy();
+    await fileWriteSettled();
     await result.cleanup();
     throw err;
   }

@@ -18,9 +18,11 @@ export function parseOrder(raw: QueryValue): 'asc' | 'desc' {
   throw badRequest("Invalid 'order': expected 'asc' or 'desc'.", 'order', 'invalid_value');
 }
 
-/** A parameter given once; a repeated one (`?after=a&after=b`) counts as not given. */
-export const queryString = (raw: QueryValue): string | undefined =>
-  typeof raw === 'string' ? raw : undefined;
+/** A parameter given at most once: a repeated one (`?after=a&after=b`) is ambiguous, so it is refused. */
+export function queryString(raw: QueryValue, name: string): string | undefined {
+  if (Array.isArray(raw)) throw badRequest(`Invalid '${name}': given more than once.`, name, 'invalid_value');
+  return raw;
+}
 
 export const listBody = <T extends { id: string }>(data: T[], hasMore: boolean): ListPage<T> => ({
   object: 'list',

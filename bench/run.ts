@@ -136,7 +136,8 @@ async function main(): Promise<void> {
       DATA_DIR: path.join(work, 'data'),
       DATABASE_URL: dbUrl.toString(),
       TEMPORAL_ADDRESS: devServer.address,
-      BESH_API_KEYS: apiKey,
+      // An operator key: the bench also scrapes the worker's /metrics with it.
+      BESH_OPERATOR_KEYS: apiKey,
     },
     apiKey,
     temporal: new Client({ connection }),

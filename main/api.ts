@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type Koa from 'koa';
-import type { Server } from 'node:http';
+import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { DataSource } from 'typeorm';
 import { createApp } from '../api/app';
 import type { AuthState } from '../api/auth';
@@ -10,6 +10,7 @@ import { spoolDir } from '../src/files/spool';
 import { trackRunningBatches } from '../src/metrics/registry';
 import { BatchService } from '../src/services/batch-service';
 import { FileService } from '../src/services/file-service';
+import { IdempotencyService } from '../src/services/idempotency';
 import { StatsService } from '../src/services/stats-service';
 import type { BlobStore } from '../src/storage/blob-store';
 import { removeOlderThan } from '../src/storage/local-blob-store';
@@ -28,11 +29,13 @@ export interface ApiParts {
 
 /** The HTTP API over its services, with the batch gauge of this process counted from the same database. */
 export function composeApi(config: Config, { db, blobs, keys, temporal, log }: ApiParts): Koa<AuthState> {
-  const engine = new TemporalBatchEngine(temporal, config.taskQueue);
+  const engine = new TemporalBatchEngine(temporal, config);
   const batches = new BatchService(db, blobs, engine);
   const files = new FileService(db, blobs, {
     maxUploadBytes: config.maxUploadBytes,
     maxLineBytes: config.maxLineBytes,
+    maxUploadLines: config.maxUploadLines,
+    maxExpansionRatio: config.maxExpansionRatio,
     spoolDir: spoolDir(config),
   });
   trackRunningBatches(() => batches.unfinishedByStatus());
@@ -41,9 +44,49 @@ export function composeApi(config: Config, { db, blobs, keys, temporal, log }: A
     keys,
     batches,
     files,
+    idempotency: new IdempotencyService(db),
     stats: new StatsService(db),
     probes: { database: () => db.query('SELECT 1'), temporal: () => engine.ping() },
     log,
+  });
+}
+
+/**
+ * The API's HTTP server: a client holds a connection only while it makes progress. Its headers must arrive within
+ * HTTP_HEADERS_TIMEOUT_SECONDS, a request body may pause at most HTTP_BODY_IDLE_TIMEOUT_SECONDS between bytes, and
+ * an idle keep-alive connection closes after HTTP_KEEP_ALIVE_TIMEOUT_SECONDS. A whole request has no deadline: a
+ * 200 MB upload over a slow link that keeps sending must succeed.
+ */
+export function createApiServer(app: Koa<AuthState>, config: Config): Server {
+  const headersTimeout = config.httpHeadersTimeoutSeconds * 1000;
+  const server = http.createServer(
+    {
+      headersTimeout,
+      requestTimeout: 0,
+      // Late headers are looked for on this period (30 s by default), which adds to their timeout.
+      connectionsCheckingInterval: 1000,
+    },
+    app.callback(),
+  );
+  server.keepAliveTimeout = config.httpKeepAliveTimeoutSeconds * 1000;
+  const bodyIdle = config.httpBodyIdleTimeoutSeconds * 1000;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => limitBodyIdle(req, res, bodyIdle));
+  return server;
+}
+
+/**
+ * Ends the connection when the request's body pauses longer than `ms` (with no listener for the socket's timeout,
+ * Node destroys the socket, and the request is aborted). Only while the body arrives: a handler may then take
+ * its time.
+ */
+function limitBodyIdle(req: IncomingMessage, res: ServerResponse, ms: number): void {
+  const hasBody =
+    req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (!hasBody) return;
+  req.socket.setTimeout(ms);
+  // A body still unread when the response finishes ends later, once Node has set the keep-alive timeout.
+  req.once('end', () => {
+    if (!res.writableFinished) req.socket.setTimeout(0);
   });
 }
 
@@ -59,10 +102,7 @@ export async function startApi(
   await removeOlderThan(spoolDir(config), STALE_UPLOAD_MS);
   const temporal = await connectClient(config);
   const app = composeApi(config, { db, blobs, keys, temporal });
-  const server = app.listen(config.port, config.host);
-  // Long uploads of 200 MB must not be cut by Node's default request timeout.
-  server.requestTimeout = 0;
-  server.keepAliveTimeout = 65_000;
+  const server = createApiServer(app, config).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   console.log(`BESH API listening on http://${config.host}:${config.port}`);
   return {

@@ -13,14 +13,18 @@ export async function openServices(config: Config) {
   return { db, blobs, keys };
 }
 
-/** Seeds BESH_API_KEYS; with no key at all, makes one for a first local start and says where it is. */
+/**
+ * Seeds BESH_API_KEYS (tenant keys) and BESH_OPERATOR_KEYS; with no key at all, makes one for a first local start
+ * and says where it is. That key is the operator's, so it also reads /metrics.
+ */
 export async function ensureApiKey(config: Config, keys: ApiKeys): Promise<void> {
-  await keys.seed(config.seedApiKeys);
+  await keys.seed(config.seedApiKeys, 'tenant');
+  await keys.seed(config.seedOperatorKeys, 'operator');
   if ((await keys.count()) > 0) return;
-  const { key } = await keys.create({ name: 'first start' });
+  const { key } = await keys.create({ name: 'first start', role: 'operator' });
   const file = path.join(config.dataDir, 'api-key.txt');
   fs.writeFileSync(file, key + '\n', { mode: 0o600 });
-  console.log(`\nCreated an API key (also saved in ${file}):\n\n    ${key}\n`);
+  console.log(`\nCreated an operator API key (also saved in ${file}):\n\n    ${key}\n`);
 }
 
 /** Runs `fn` on SIGINT/SIGTERM once; a second signal exits at once. */

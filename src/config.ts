@@ -12,12 +12,16 @@ export interface Config {
   temporalAddress: string;
   temporalNamespace: string;
   taskQueue: string;
+  /** Deadline of every call the API makes to Temporal; past it the client gets a 503 to retry. */
+  temporalCallTimeoutSeconds: number;
   /** Where `make demo`'s dev server serves the Web UI. */
   temporalUiPort: number;
   temporalUiUrl: string;
   vllmBaseUrl: string;
   vllmApiKey: string | undefined;
   seedApiKeys: string[];
+  /** Keys seeded as operator keys: their tenant's API, and /metrics. */
+  seedOperatorKeys: string[];
   maxWorkers: number;
   /** `adaptive` finds the upstream's best concurrency up to maxWorkers; `fixed` always allows maxWorkers. */
   concurrencyMode: 'adaptive' | 'fixed';
@@ -25,6 +29,16 @@ export interface Config {
   maxUploadBytes: number;
   maxLineBytes: number;
   maxBatchRequests: number;
+  /** Lines in an uploaded JSONL file, blank ones included. */
+  maxUploadLines: number;
+  /** Decoded bytes allowed per byte of a compressed upload. */
+  maxExpansionRatio: number;
+  /** Time for a request's headers to arrive. */
+  httpHeadersTimeoutSeconds: number;
+  /** Silence allowed between the bytes of a request body. */
+  httpBodyIdleTimeoutSeconds: number;
+  /** An idle keep-alive connection's lifetime. */
+  httpKeepAliveTimeoutSeconds: number;
   requestTimeoutMs: number;
   requestMaxRetries: number;
   completionWindowMinSeconds: number;
@@ -80,6 +94,15 @@ export function loadConfig(env: Env = process.env): Config {
     return fallback;
   };
 
+  const keyList = (name: string): string[] => {
+    const keys = str(name, '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean);
+    if (keys.some((k) => k.length < 16)) problems.push(`${name} entries must be at least 16 characters long`);
+    return keys;
+  };
+
   const dataDir = path.resolve(str('DATA_DIR', './data'));
   const databaseUrl = env.DATABASE_URL?.trim()
     ? url('DATABASE_URL', '', ['postgres:', 'postgresql:'])
@@ -91,6 +114,12 @@ export function loadConfig(env: Env = process.env): Config {
   }
 
   const uiPort = int('TEMPORAL_UI_PORT', 8233, 1, 65535);
+  const maxBatchRequests = int('MAX_BATCH_REQUESTS', 50000, 1);
+  // Generous: blank lines between requests are allowed, and fine-tune or evals files may hold more lines.
+  const maxUploadLines = int('MAX_UPLOAD_LINES', 20 * maxBatchRequests, 1);
+  if (maxUploadLines < maxBatchRequests) {
+    problems.push('MAX_UPLOAD_LINES must not be less than MAX_BATCH_REQUESTS');
+  }
 
   const config: Config = {
     host: str('BESH_HOST', '127.0.0.1'),
@@ -102,21 +131,25 @@ export function loadConfig(env: Env = process.env): Config {
     temporalAddress: str('TEMPORAL_ADDRESS', '127.0.0.1:7233'),
     temporalNamespace: str('TEMPORAL_NAMESPACE', 'default'),
     taskQueue: str('TEMPORAL_TASK_QUEUE', 'besh-batches'),
+    temporalCallTimeoutSeconds: int('TEMPORAL_CALL_TIMEOUT_SECONDS', 10, 1, 60),
     temporalUiPort: uiPort,
     // Links follow the port `make demo` serves the UI on, unless the operator names the UI's URL.
     temporalUiUrl: url('TEMPORAL_UI_URL', `http://localhost:${uiPort}`, ['http:', 'https:']),
     vllmBaseUrl: url('VLLM_BASE_URL', 'http://localhost:8000/v1', ['http:', 'https:']),
     vllmApiKey: env.VLLM_API_KEY?.trim() || undefined,
-    seedApiKeys: str('BESH_API_KEYS', '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter(Boolean),
+    seedApiKeys: keyList('BESH_API_KEYS'),
+    seedOperatorKeys: keyList('BESH_OPERATOR_KEYS'),
     maxWorkers: int('MAX_WORKERS', 256, 1, 100000),
     concurrencyMode: oneOf('CONCURRENCY_MODE', ['adaptive', 'fixed'] as const, 'adaptive'),
     maxConcurrentBatches: int('MAX_CONCURRENT_BATCHES', 4, 1, 10000),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 200 * MB, 1),
     maxLineBytes: int('MAX_LINE_BYTES', 10 * MB, 64),
-    maxBatchRequests: int('MAX_BATCH_REQUESTS', 50000, 1),
+    maxBatchRequests,
+    maxUploadLines,
+    maxExpansionRatio: int('MAX_EXPANSION_RATIO', 1000, 1),
+    httpHeadersTimeoutSeconds: int('HTTP_HEADERS_TIMEOUT_SECONDS', 60, 1, 3600),
+    httpBodyIdleTimeoutSeconds: int('HTTP_BODY_IDLE_TIMEOUT_SECONDS', 60, 1, 3600),
+    httpKeepAliveTimeoutSeconds: int('HTTP_KEEP_ALIVE_TIMEOUT_SECONDS', 65, 1, 3600),
     requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 600_000, 100),
     requestMaxRetries: int('REQUEST_MAX_RETRIES', 8, 0, 100),
     completionWindowMinSeconds: windowMin,
@@ -129,8 +162,8 @@ export function loadConfig(env: Env = process.env): Config {
       ? int('WORKER_METRICS_PORT', 9464, 1, 65535)
       : undefined,
   };
-  for (const k of config.seedApiKeys) {
-    if (k.length < 16) problems.push('BESH_API_KEYS entries must be at least 16 characters long');
+  if (config.seedApiKeys.some((k) => config.seedOperatorKeys.includes(k))) {
+    problems.push('a key cannot be in both BESH_API_KEYS and BESH_OPERATOR_KEYS');
   }
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;

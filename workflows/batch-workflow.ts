@@ -1,19 +1,30 @@
 import {
   ActivityCancellationType,
+  ActivityFailure,
   allHandlersFinished,
+  ApplicationFailure,
   CancellationScope,
   condition,
   isCancellation,
+  log,
   patched,
   proxyActivities,
+  type RetryPolicy,
   setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { INITIAL_STATUS, isCancellable, transition, type BatchStatus } from '../src/batches/lifecycle';
 import {
+  canMove,
+  INITIAL_STATUS,
+  isCancellable,
+  transition,
+  type BatchStatus,
+} from '../src/batches/lifecycle';
+import {
+  BATCH_GONE,
   cancelUpdate,
   progressQuery,
   SA_MODEL,
@@ -26,7 +37,14 @@ import {
 import { literalMarkdown } from '../src/shared/markdown';
 import type { BatchError } from '../src/shared/openai';
 
-const UNLIMITED = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+const UNLIMITED: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  // The worker refuses to send a result over Temporal's size limit, retryably; the same input gives the same
+  // result, so retrying would keep the batch unfinished forever. It fails the batch instead (see failRun).
+  nonRetryableErrorTypes: ['PayloadsTooLarge'],
+};
 
 const { setStatus, cleanupBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -46,7 +64,7 @@ const { admitBatch } = proxyActivities<Activities>({
 
 const FINAL_STATUS_AFTER_HANDLERS = 'final-status-after-handlers';
 
-const MISSING: Record<'cancelled' | 'expired' | 'failed', MissingLine> = {
+const MISSING: Record<'cancelled' | 'expired' | 'failed' | 'broken', MissingLine> = {
   cancelled: {
     code: 'batch_cancelled',
     message: 'This request was not executed because the batch was cancelled.',
@@ -56,12 +74,30 @@ const MISSING: Record<'cancelled' | 'expired' | 'failed', MissingLine> = {
     message: 'This request could not be executed before the completion window expired.',
   },
   failed: { code: 'internal_error', message: 'This request could not be processed after repeated attempts.' },
+  broken: { code: 'batch_failed', message: 'This request was not executed because the batch failed.' },
 };
+
+/** Why a batch failed outside its normal path, for its owner; the details go to the workflow's log. */
+const BROKEN: BatchError = {
+  code: 'batch_failed',
+  message: 'The batch stopped because of an internal error.',
+  param: null,
+  line: null,
+};
+
+/** An error and its causes on one line, for the log. */
+const explain = (err: unknown): string =>
+  err instanceof Error ? [err.message, ...(err.cause ? [explain(err.cause)] : [])].join(': ') : String(err);
+
+/** validateInput found no batch awaiting this run (see BATCH_GONE). */
+const isBatchGone = (err: unknown) =>
+  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === BATCH_GONE;
 
 /**
  * One batch: validate the input file, wait for a batch slot, run its chunks in a sliding window, then join the
  * results. Cancellation (API or Temporal UI) and the completion window both stop the work the same way; the
- * results gathered so far are always kept.
+ * results gathered so far are always kept. Any other way out of that path (an activity failing for good, a bug)
+ * still ends the batch, as failed with a reason.
  */
 export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchStatus> {
   const { batchId } = input;
@@ -70,6 +106,7 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
   let validationErrors: BatchError[] | null = null;
   let stopReason: 'cancelled' | 'expired' | null = null;
   let chunksDone = 0;
+  let finalizeStarted = false;
   const done = new Set<number>();
   const work = new CancellationScope();
 
@@ -129,9 +166,14 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
     );
 
   report();
+  let fault: unknown = null;
   try {
     await work.run(async () => {
-      const result = await validateInput({ inputFileId: input.inputFileId, endpoint: input.endpoint });
+      const result = await validateInput({
+        batchId,
+        inputFileId: input.inputFileId,
+        endpoint: input.endpoint,
+      });
       if (!result.ok) {
         validationErrors = result.errors;
         return;
@@ -155,32 +197,39 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
       });
     });
   } catch (err) {
-    if (!isCancellation(err)) throw err;
-    if (stopReason === null) {
+    if (!isCancellation(err)) fault = err;
+    else if (stopReason === null) {
       stopReason = 'cancelled'; // cancelled from outside, e.g. the Temporal Web UI
       // Through `cancelling`, like a cancel from the API; runs that started before this change skipped it.
       if (patched('external-cancel-records-cancelling')) await enter('cancelling');
     }
   }
+  // Started after the API gave up on the batch (or failed it for want of a run): nothing to record or clean.
+  if (isBatchGone(fault)) throw fault;
 
-  const outcome: BatchStatus = stopReason ?? (validationErrors ? 'failed' : 'completed');
-  await CancellationScope.nonCancellable(async () => {
-    expiry.cancel();
+  /** Joins the chunks' part files into the result files: every input line ends in exactly one of them. */
+  const finalize = (finished: NonNullable<typeof plan>, missing: MissingLine) => {
+    finalizeStarted = true;
+    const incomplete = finished.chunks.filter((c) => !done.has(c.index)).map((c) => c.index);
+    return finalizeBatch({
+      batchId,
+      inputFileId: input.inputFileId,
+      chunks: finished.chunks,
+      incomplete,
+      missing: incomplete.length ? missing : null,
+    });
+  };
+
+  /** The normal end: the result files, the final status, the scratch state. */
+  const finish = async (): Promise<BatchStatus> => {
     if (validationErrors) {
       await enter('failed', { errors: validationErrors });
-      return;
+      return 'failed';
     }
-    const finished = plan;
-    if (finished) {
+    const outcome: BatchStatus = stopReason ?? 'completed';
+    if (plan) {
       if (outcome === 'completed') await enter('finalizing');
-      const incomplete = finished.chunks.filter((c) => !done.has(c.index)).map((c) => c.index);
-      await finalizeBatch({
-        batchId,
-        inputFileId: input.inputFileId,
-        chunks: finished.chunks,
-        incomplete,
-        missing: incomplete.length ? MISSING[stopReason ?? 'failed'] : null,
-      });
+      await finalize(plan, MISSING[stopReason ?? 'failed']);
     }
     // A cancel update may still be recording `cancelling` (retrying a failed write): the final status must come
     // after it, or the store refuses it and the batch stays `cancelling`. Inside this non-cancellable scope, as
@@ -188,6 +237,39 @@ export async function batchWorkflow(input: BatchWorkflowInput): Promise<BatchSta
     if (patched(FINAL_STATUS_AFTER_HANDLERS)) await condition(allHandlersFinished);
     await enter(outcome);
     await cleanupBatch({ batchId });
+    return outcome;
+  };
+
+  /**
+   * The normal path broke: an activity failed for good (a non-retryable error, a result over Temporal's size
+   * limit) or the code threw. The batch still ends, as failed, keeping every result gathered so far. If this
+   * fails too, the run fails, and the API fails the batch once it sees the run closed.
+   */
+  const failRun = async (err: unknown): Promise<BatchStatus> => {
+    log.error('The batch failed outside its normal path', { batchId, error: explain(err) });
+    // Already final: what broke came after the final status, or was recording it (the API reconciles that).
+    if (!canMove(status, 'failed')) return status;
+    if (plan && !finalizeStarted) {
+      await finalize(plan, MISSING.broken).catch((e: unknown) =>
+        log.error('The results of a failed batch could not be joined', { batchId, error: explain(e) }),
+      );
+    }
+    await condition(allHandlersFinished);
+    await enter('failed', { errors: [BROKEN] });
+    await cleanupBatch({ batchId });
+    return 'failed';
+  };
+
+  const outcome = await CancellationScope.nonCancellable(async () => {
+    expiry.cancel();
+    if (fault === null) {
+      try {
+        return await finish();
+      } catch (err) {
+        fault = err;
+      }
+    }
+    return failRun(fault);
   });
   // Runs started before the patch waited here.
   if (!patched(FINAL_STATUS_AFTER_HANDLERS)) await condition(allHandlersFinished);

@@ -1,10 +1,12 @@
 import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import { parseCreateBatch } from '../../src/batches/create-params';
+import { digestJson } from '../../src/services/idempotency';
 import type { BatchDeleted } from '../../src/shared/openai';
 import type { AuthState } from '../auth';
 import type { AppDeps } from '../deps';
 import { ApiError, badRequest } from '../errors';
+import { idempotently } from '../idempotency';
 import { listBody, parseLimit, queryString } from '../query';
 
 const jsonBody = bodyParser({
@@ -18,7 +20,11 @@ const jsonBody = bodyParser({
   },
 });
 
-export function batchesRouter({ batches, config }: Pick<AppDeps, 'batches' | 'config'>): Router<AuthState> {
+export function batchesRouter({
+  batches,
+  idempotency,
+  config,
+}: Pick<AppDeps, 'batches' | 'idempotency' | 'config'>): Router<AuthState> {
   const router = new Router<AuthState>();
 
   router.post('/batches', jsonBody, async (ctx) => {
@@ -29,18 +35,22 @@ export function batchesRouter({ batches, config }: Pick<AppDeps, 'batches' | 'co
         'invalid_content_type',
       );
     }
+    const respond = idempotently(ctx, idempotency);
     const params = parseCreateBatch(ctx.request.body, {
       minWindowSeconds: config.completionWindowMinSeconds,
       maxWindowSeconds: config.completionWindowMaxSeconds,
     });
-    ctx.body = await batches.create(ctx.state.principal.tenantId, params);
+    await respond(
+      () => digestJson(ctx.request.body),
+      () => batches.create(ctx.state.principal.tenantId, params),
+    );
   });
 
   router.get('/batches', async (ctx) => {
     const limit = parseLimit(ctx.query.limit, 20, 100);
     const { data, hasMore } = await batches.list(ctx.state.principal.tenantId, {
       limit,
-      after: queryString(ctx.query.after),
+      after: queryString(ctx.query.after, 'after'),
     });
     ctx.body = listBody(data, hasMore);
   });

@@ -162,7 +162,7 @@ export function dashboardRouter({
     const { data, hasMore } = await batches.list(ctx.state.principal.tenantId, {
       limit,
       status,
-      after: queryString(ctx.query.after),
+      after: queryString(ctx.query.after, 'after'),
     });
     const now = nowSeconds();
     ctx.body = listBody(

@@ -1,14 +1,28 @@
 import Router from '@koa/router';
 import { JSONL_PURPOSES } from '../../src/files/file-object';
 import { spoolDir } from '../../src/files/spool';
+import { digestUpload } from '../../src/services/idempotency';
 import { UPLOAD_PURPOSES, type FileDeleted, type UploadPurpose } from '../../src/shared/openai';
 import type { AuthState } from '../auth';
 import type { AppDeps } from '../deps';
 import { badRequest } from '../errors';
+import { idempotently } from '../idempotency';
 import { spoolMultipart } from '../multipart';
 import { listBody, parseLimit, parseOrder, queryString } from '../query';
 
 const isUploadPurpose = (p: string): p is UploadPurpose => (UPLOAD_PURPOSES as readonly string[]).includes(p);
+
+// Every purpose OpenAI lists files by; those BESH never stores (assistants_output, fine-tune-results) list nothing.
+const LIST_PURPOSES = [...UPLOAD_PURPOSES, 'batch_output', 'assistants_output', 'fine-tune-results'];
+
+function parseListPurpose(raw: string | undefined): string | undefined {
+  if (raw === undefined || LIST_PURPOSES.includes(raw)) return raw;
+  throw badRequest(
+    `Invalid 'purpose': expected one of ${LIST_PURPOSES.join(', ')}.`,
+    'purpose',
+    'invalid_value',
+  );
+}
 
 /** `expires_after[anchor]` and `expires_after[seconds]`: the seconds to expiry, or undefined when not given. */
 function parseExpiresAfter(fields: Record<string, string>): number | undefined {
@@ -29,10 +43,15 @@ function parseExpiresAfter(fields: Record<string, string>): number | undefined {
   return n;
 }
 
-export function filesRouter({ files, config }: Pick<AppDeps, 'files' | 'config'>): Router<AuthState> {
+export function filesRouter({
+  files,
+  idempotency,
+  config,
+}: Pick<AppDeps, 'files' | 'idempotency' | 'config'>): Router<AuthState> {
   const router = new Router<AuthState>();
 
   router.post('/files', async (ctx) => {
+    const respond = idempotently(ctx, idempotency);
     const upload = await spoolMultipart(ctx.req, {
       maxFileBytes: config.maxUploadBytes,
       spoolDir: spoolDir(config),
@@ -50,12 +69,17 @@ export function filesRouter({ files, config }: Pick<AppDeps, 'files' | 'config'>
           'invalid_value',
         );
       }
-      ctx.body = await files.upload(ctx.state.principal.tenantId, {
-        spoolPath: upload.file.path,
-        filename: upload.file.filename,
-        purpose,
-        expiresAfterSeconds: parseExpiresAfter(upload.fields),
-      });
+      const file = upload.file;
+      await respond(
+        () => digestUpload(file, upload.fields),
+        () =>
+          files.upload(ctx.state.principal.tenantId, {
+            spoolPath: file.path,
+            filename: file.filename,
+            purpose,
+            expiresAfterSeconds: parseExpiresAfter(upload.fields),
+          }),
+      );
     } finally {
       await upload.cleanup();
     }
@@ -67,8 +91,8 @@ export function filesRouter({ files, config }: Pick<AppDeps, 'files' | 'config'>
     const { data, hasMore } = await files.list(ctx.state.principal.tenantId, {
       limit,
       order,
-      purpose: queryString(ctx.query.purpose),
-      after: queryString(ctx.query.after),
+      purpose: parseListPurpose(queryString(ctx.query.purpose, 'purpose')),
+      after: queryString(ctx.query.after, 'after'),
     });
     ctx.body = listBody(data, hasMore);
   });

@@ -1,12 +1,12 @@
 import Router from '@koa/router';
 import type { ApiKeys } from '../../src/auth/api-keys';
 import { registry } from '../../src/metrics/registry';
-import { requireApiKey, type AuthState } from '../auth';
+import { requireApiKey, requireOperator, type AuthState } from '../auth';
 
-/** `GET /metrics` in Prometheus text format, behind the API key like everything with data. */
+/** `GET /metrics` in Prometheus text format. It counts every tenant's batches, so only operator keys read it. */
 export function metricsRouter(keys: ApiKeys): Router<AuthState> {
   const router = new Router<AuthState>();
-  router.get('/metrics', requireApiKey(keys), async (ctx) => {
+  router.get('/metrics', requireApiKey(keys), requireOperator, async (ctx) => {
     ctx.type = registry.contentType;
     ctx.body = await registry.metrics();
   });

@@ -1,11 +1,18 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { IsNull, type DataSource } from 'typeorm';
-import { ApiKeyEntity, type ApiKeyRow } from '../db/entities';
+import { ApiKeyEntity, type ApiKeyRow, type KeyRole } from '../db/entities';
 
 export interface Principal {
   keyId: string;
   /** Owner of every file and batch created with this key. */
   tenantId: string;
+  role: KeyRole;
+}
+
+interface KeyOptions {
+  name?: string;
+  tenantId?: string;
+  role?: KeyRole;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -22,28 +29,39 @@ export class ApiKeys {
     return this.db.getRepository(ApiKeyEntity);
   }
 
-  async create(opts: { name?: string; tenantId?: string } = {}): Promise<{ key: string; row: ApiKeyRow }> {
+  async create(opts: KeyOptions = {}): Promise<{ key: string; row: ApiKeyRow }> {
     const key = `sk-besh-${randomBytes(32).toString('base64url')}`;
     return { key, row: await this.insert(key, opts) };
   }
 
-  /** Seeds keys from BESH_API_KEYS: each its own tenant, derived from the key so restarts keep ownership. */
-  async seed(keys: string[]): Promise<void> {
+  /**
+   * Seeds keys from the environment (BESH_API_KEYS as tenant keys, BESH_OPERATOR_KEYS as operator keys): each its
+   * own tenant, derived from the key so restarts keep ownership. The environment decides a seeded key's role, so
+   * moving a key from one list to the other changes its role at the next start and keeps its tenant.
+   */
+  async seed(keys: string[], role: KeyRole = 'tenant'): Promise<void> {
     for (const key of keys) {
-      if (await this.repo.existsBy({ keyHash: sha256(key) })) continue;
+      const keyHash = sha256(key);
+      const existing = await this.repo.findOneBy({ keyHash });
+      if (existing) {
+        if (existing.role !== role) await this.repo.update({ keyHash }, { role });
+        continue;
+      }
       await this.insert(key, {
-        name: 'seeded from BESH_API_KEYS',
+        name: `seeded from ${role === 'operator' ? 'BESH_OPERATOR_KEYS' : 'BESH_API_KEYS'}`,
         tenantId: `tenant_${sha256(`tenant:${key}`).slice(0, 16)}`,
+        role,
       });
     }
   }
 
-  private async insert(key: string, opts: { name?: string; tenantId?: string }): Promise<ApiKeyRow> {
+  private async insert(key: string, opts: KeyOptions): Promise<ApiKeyRow> {
     const hash = sha256(key);
     const id = `key_${hash.slice(0, 16)}`;
     const row: ApiKeyRow = {
       id,
       tenantId: opts.tenantId ?? `tenant_${randomBytes(8).toString('hex')}`,
+      role: opts.role ?? 'tenant',
       name: opts.name ?? null,
       keyHash: hash,
       keyPrefix: key.slice(0, 12),
@@ -72,6 +90,6 @@ export class ApiKeys {
     const row = await this.repo.findOneBy({ keyHash: hash });
     if (!row || row.revokedAt !== null) return null;
     if (!timingSafeEqual(Buffer.from(row.keyHash, 'hex'), Buffer.from(hash, 'hex'))) return null;
-    return { keyId: row.id, tenantId: row.tenantId };
+    return { keyId: row.id, tenantId: row.tenantId, role: row.role };
   }
 }

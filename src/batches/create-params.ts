@@ -92,6 +92,7 @@ export function parseCreateBatch(
     const o = output_expires_after;
     if (
       !isPlainObject(o) ||
+      Object.keys(o).some((k) => k !== 'anchor' && k !== 'seconds') ||
       o.anchor !== 'created_at' ||
       !Number.isInteger(o.seconds) ||
       (o.seconds as number) < 3600 ||

@@ -16,7 +16,8 @@ const USAGE = `usage: besh COMMAND [options]
   get ID [--lines N]                            status, counts and the first N result lines
   delete [--files] [--batches] [--dry-run] [--yes]
                                                 delete every file and/or batch of the key's tenant
-  keys create [--name NAME] [--tenant TENANT]   manage API keys, on the database
+  keys create [--name NAME] [--tenant TENANT] [--operator]
+                                                manage API keys, on the database
   keys list
   keys revoke KEY_ID
 

@@ -31,9 +31,14 @@ export interface Chunk {
 }
 
 export interface ValidateInput {
+  /** Validation starts only while this batch awaits it (its row exists and is unfinished). */
+  batchId: string;
   inputFileId: string;
   endpoint: string;
 }
+
+/** validateInput's failure type when its batch no longer awaits the run: the run then ends doing nothing. */
+export const BATCH_GONE = 'BatchGone';
 
 /** A good file's plan (chunks as byte ranges, never request bodies), or the problems found with their lines. */
 export type ValidationResult =

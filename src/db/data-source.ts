@@ -5,8 +5,15 @@ import type { Config } from '../config';
 import { ENTITIES } from './entities';
 import { Init1764201600000 } from './migrations/1764201600000-Init';
 import { Stats1764201600001 } from './migrations/1764201600001-Stats';
+import { KeyRoles1796094706592 } from './migrations/1796094706592-KeyRoles';
+import { IdempotencyKeys1796094806576 } from './migrations/1796094806576-IdempotencyKeys';
 
-const MIGRATIONS = [Init1764201600000, Stats1764201600001];
+const MIGRATIONS = [
+  Init1764201600000,
+  Stats1764201600001,
+  KeyRoles1796094706592,
+  IdempotencyKeys1796094806576,
+];
 
 /** PostgreSQL when DATABASE_URL is set, otherwise the embedded SQLite file. Schema comes from migrations only. */
 export function createDataSource(

@@ -10,9 +10,13 @@ const epoch = { type: 'bigint', transformer: bigintNumber } as const;
 const nullableEpoch = { ...epoch, nullable: true } as const;
 const counter = { type: 'bigint', transformer: bigintNumber, default: 0 } as const;
 
+/** A tenant key reaches its own tenant's files and batches; an operator key can also read /metrics. */
+export type KeyRole = 'tenant' | 'operator';
+
 export interface ApiKeyRow {
   id: string;
   tenantId: string;
+  role: KeyRole;
   name: string | null;
   keyHash: string;
   keyPrefix: string;
@@ -26,6 +30,7 @@ export const ApiKeyEntity = new EntitySchema<ApiKeyRow>({
   columns: {
     id: { type: 'varchar', length: 64, primary: true },
     tenantId: { name: 'tenant_id', type: 'varchar', length: 64 },
+    role: { type: 'varchar', length: 16, default: 'tenant' },
     name: { type: 'varchar', length: 200, nullable: true },
     keyHash: { name: 'key_hash', type: 'varchar', length: 64, unique: true },
     keyPrefix: { name: 'key_prefix', type: 'varchar', length: 16 },
@@ -163,4 +168,32 @@ export const ChunkProgressEntity = new EntitySchema<ChunkProgressRow>({
   },
 });
 
-export const ENTITIES = [ApiKeyEntity, FileEntity, BatchEntity, ChunkProgressEntity];
+/**
+ * An `Idempotency-Key` of one tenant: what the first request with it asked (a hash), and once it succeeded the
+ * object it answered, replayed to every later request with the same key for 24 hours.
+ */
+export interface IdempotencyKeyRow {
+  owner: string;
+  key: string;
+  fingerprint: string;
+  state: 'in_flight' | 'done';
+  /** The JSON answered, once `done`. */
+  response: string | null;
+  createdAt: number;
+}
+
+export const IdempotencyKeyEntity = new EntitySchema<IdempotencyKeyRow>({
+  name: 'IdempotencyKey',
+  tableName: 'idempotency_keys',
+  columns: {
+    owner: { type: 'varchar', length: 64, primary: true },
+    key: { name: 'idempotency_key', type: 'varchar', length: 255, primary: true },
+    fingerprint: { type: 'varchar', length: 64 },
+    state: { type: 'varchar', length: 16 },
+    response: { type: 'text', nullable: true },
+    createdAt: { name: 'created_at', ...epoch },
+  },
+  indices: [{ name: 'idx_idempotency_keys_created', columns: ['createdAt'] }],
+});
+
+export const ENTITIES = [ApiKeyEntity, FileEntity, BatchEntity, ChunkProgressEntity, IdempotencyKeyEntity];

@@ -1,17 +1,29 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import unbzip2Stream from 'unbzip2-stream';
 import yauzl from 'yauzl';
+import { bunzip2 } from './bunzip2';
 import { UploadError, formatSize } from './upload-error';
 
 export type UploadFormat = 'plain' | 'gzip' | 'zip' | 'bz2';
 
+export interface DecodeLimits {
+  /** Decoded bytes allowed. */
+  maxBytes: number;
+  /** Decoded bytes allowed per byte of a compressed source, when its size is known. */
+  expansion?: { maxRatio: number; sourceBytes: number };
+  /** Where a zip is spooled. */
+  tmpDir: string;
+}
+
 export interface Decompressed {
-  /** The decompressed bytes, failing with a 413 UploadError past `maxBytes`. Its end also ends the source. */
+  /**
+   * The decompressed bytes, failing with a 413 UploadError at the first byte past `maxBytes` or past the
+   * expansion ratio. Its end also ends the source.
+   */
   stream: Readable;
   format: UploadFormat;
   /** Removes the temporary file a zip needs; safe to call more than once. */
@@ -24,15 +36,16 @@ const noCleanup = async (): Promise<void> => {};
  * Decodes an upload by its magic bytes (a file name is only the client's word), streaming throughout:
  * only a zip is spooled to `tmpDir`, since its directory sits at its end.
  */
-export async function decompressed(
-  source: Readable,
-  opts: { maxBytes: number; tmpDir: string },
-): Promise<Decompressed> {
+export async function decompressed(source: Readable, opts: DecodeLimits): Promise<Decompressed> {
   const { head, rest, isSourceError } = await peek(source, 4);
   const format = detect(head);
   const limit = formatSize(opts.maxBytes);
+  const tooLarge = (message: string) => () => new UploadError(413, 'file_too_large', message);
   if (format === 'plain') {
-    const stream = output(source, capped(rest, opts.maxBytes, `File exceeds the maximum size of ${limit}`));
+    const stream = output(
+      source,
+      capped(rest, opts.maxBytes, tooLarge(`File exceeds the maximum size of ${limit}`)),
+    );
     return { stream, format, cleanup: noCleanup };
   }
 
@@ -52,28 +65,46 @@ export async function decompressed(
   const input = capped(
     rest,
     Math.ceil(opts.maxBytes * 1.01) + 1024 * 1024,
-    `File exceeds the maximum size of ${limit}`,
+    tooLarge(`File exceeds the maximum size of ${limit}`),
   );
-  const tooLarge = `File exceeds the maximum size of ${limit} after decompression`;
+  // A small source that decodes to far more is refused once its output passes the ratio, whatever the size limit.
+  const ratio = opts.expansion;
+  const byRatio = ratio ? ratio.maxRatio * ratio.sourceBytes : Infinity;
+  const decodedLimit = Math.min(opts.maxBytes, byRatio);
+  const overLimit =
+    ratio && byRatio < opts.maxBytes
+      ? () =>
+          new UploadError(
+            413,
+            'compression_ratio_exceeded',
+            `File decompresses to more than ${ratio.maxRatio} times its size`,
+          )
+      : tooLarge(`File exceeds the maximum size of ${limit} after decompression`);
 
-  let decoded: Readable;
+  let decoded: AsyncIterable<Buffer>;
   let cleanup = noCleanup;
   if (format === 'zip') {
     // A failed spool may leave the source mid-stream, and nothing else will read it.
-    ({ entry: decoded, cleanup } = await openZip(input, opts, tooLarge, asUploadError).catch(
-      (err: unknown) => {
-        source.destroy();
-        throw err;
-      },
-    ));
-  } else {
-    const decoder = format === 'gzip' ? zlib.createGunzip() : bunzip2();
+    ({ entry: decoded, cleanup } = await openZip(
+      input,
+      opts.tmpDir,
+      decodedLimit,
+      overLimit,
+      asUploadError,
+    ).catch((err: unknown) => {
+      source.destroy();
+      throw err;
+    }));
+  } else if (format === 'gzip') {
+    const decoder = zlib.createGunzip();
     // Either side's failure destroys the decoder, which is where the reader sees it.
     pipeline(input, decoder).catch(() => {});
     decoded = decoder;
+  } else {
+    decoded = bunzip2(input, decodedLimit, overLimit);
   }
   return {
-    stream: output(source, capped(mapErrors(decoded, asUploadError), opts.maxBytes, tooLarge)),
+    stream: output(source, capped(mapErrors(decoded, asUploadError), decodedLimit, overLimit)),
     format,
     cleanup,
   };
@@ -119,19 +150,22 @@ async function peek(source: Readable, n: number) {
 async function* capped(
   chunks: AsyncIterable<Buffer>,
   limit: number,
-  message: string,
+  overLimit: () => UploadError,
 ): AsyncGenerator<Buffer> {
   let total = 0;
   for await (const chunk of chunks) {
     total += chunk.length;
-    if (total > limit) throw new UploadError(413, 'file_too_large', message);
+    if (total > limit) throw overLimit();
     yield chunk;
   }
 }
 
-async function* mapErrors(stream: Readable, map: (err: unknown) => unknown): AsyncGenerator<Buffer> {
+async function* mapErrors(
+  chunks: AsyncIterable<Buffer>,
+  map: (err: unknown) => unknown,
+): AsyncGenerator<Buffer> {
   try {
-    yield* stream as AsyncIterable<Buffer>;
+    yield* chunks;
   } catch (err) {
     throw map(err);
   }
@@ -144,34 +178,16 @@ function output(source: Readable, chunks: AsyncIterable<Buffer>): Readable {
   return stream;
 }
 
-/** unbzip2-stream is a synchronous streams1 `through`; a Transform around it adds backpressure. */
-function bunzip2(): Transform {
-  const decoder = unbzip2Stream();
-  let failure: Error | null = null;
-  const transform = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      decoder.write(chunk);
-      done(failure);
-    },
-    flush(done) {
-      decoder.end();
-      done(failure);
-    },
-  });
-  decoder.on('data', (data: Buffer) => transform.push(data));
-  decoder.on('error', (err: Error) => (failure ??= err));
-  return transform;
-}
-
 /** Spools a zip to disk (its directory is at the end) and opens its one file. */
 async function openZip(
   input: AsyncIterable<Buffer>,
-  opts: { maxBytes: number; tmpDir: string },
-  tooLarge: string,
+  tmpDir: string,
+  maxBytes: number,
+  overLimit: () => UploadError,
   asUploadError: (err: unknown) => unknown,
 ): Promise<{ entry: Readable; cleanup: () => Promise<void> }> {
-  await fs.promises.mkdir(opts.tmpDir, { recursive: true });
-  const file = path.join(opts.tmpDir, `upload-${randomUUID()}.zip`);
+  await fs.promises.mkdir(tmpDir, { recursive: true });
+  const file = path.join(tmpDir, `upload-${randomUUID()}.zip`);
   let zip: yauzl.ZipFile | undefined;
   const cleanup = async () => {
     zip?.close();
@@ -181,7 +197,7 @@ async function openZip(
     await pipeline(input, fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
     const opened = (zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false }));
     const only = await onlyFile(opened);
-    if (only.uncompressedSize > opts.maxBytes) throw new UploadError(413, 'file_too_large', tooLarge);
+    if (only.uncompressedSize > maxBytes) throw overLimit();
     const entry = await opened.openReadStreamPromise(only);
     entry.once('close', () => opened.close());
     return { entry, cleanup };

@@ -7,19 +7,25 @@ export interface JsonlCheckOptions {
   /** Every non-blank line must be a JSON object (batch input) and at least one must exist. */
   requireJsonObjects: boolean;
   maxLineBytes: number;
+  /** Lines allowed, blank ones included: every later reader of the file pays for each. Default unlimited. */
+  maxLines?: number;
   /** Reject a file without content: no non-blank line when JSON is required, else zero bytes. Default true. */
   rejectEmpty?: boolean;
 }
 
 const NL = 0x0a;
 const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
 // A BOM and a CR may ride on a line without counting towards its length.
 const SLACK = 4;
 
 /**
  * Passes bytes through unchanged while checking, line by line, that they are UTF-8 text without NULs or
- * overlong lines (and JSON objects, if asked). Fails with an UploadError at the first bad line. Only the
- * unfinished current line is held, so memory stays bounded by `maxLineBytes`.
+ * overlong lines (and JSON objects, if asked), and that there are at most `maxLines` lines. Fails with an
+ * UploadError at the first bad line. Only the unfinished current line is held, so memory stays bounded by
+ * `maxLineBytes`. Runs of blank lines are counted in one pass over their bytes, so a file of newlines costs
+ * no more per byte than a file of requests.
  */
 export class JsonlCheck extends Transform {
   private readonly opts: Required<JsonlCheckOptions>;
@@ -31,7 +37,7 @@ export class JsonlCheck extends Transform {
 
   constructor(opts: JsonlCheckOptions) {
     super();
-    this.opts = { rejectEmpty: true, ...opts };
+    this.opts = { rejectEmpty: true, maxLines: Infinity, ...opts };
   }
 
   /** Non-blank lines seen so far. */
@@ -66,8 +72,8 @@ export class JsonlCheck extends Transform {
 
   private scan(chunk: Buffer): void {
     this.total += chunk.length;
-    let start = 0;
-    for (let nl = chunk.indexOf(NL); nl !== -1; nl = chunk.indexOf(NL, start)) {
+    let start = this.partialBytes > 0 ? 0 : this.skipBlankLines(chunk, 0);
+    for (let nl = chunk.indexOf(NL, start); nl !== -1; nl = chunk.indexOf(NL, start)) {
       let raw = chunk.subarray(start, nl);
       if (this.partialBytes > 0) {
         raw = Buffer.concat([...this.partial, raw], this.partialBytes + raw.length);
@@ -75,17 +81,53 @@ export class JsonlCheck extends Transform {
         this.partialBytes = 0;
       }
       this.checkLine(raw);
-      start = nl + 1;
+      start = this.skipBlankLines(chunk, nl + 1);
     }
     if (start < chunk.length) {
+      // The first byte of a line is enough to know it exists.
+      if (this.partialBytes === 0) this.checkLineCount(this.lineNumber + 1);
       this.partial.push(chunk.subarray(start));
       this.partialBytes += chunk.length - start;
       if (this.partialBytes > this.opts.maxLineBytes + SLACK) throw this.tooLong(this.lineNumber + 1);
     }
   }
 
+  /**
+   * Counts the whole blank lines starting at `from` without a call or an allocation per line, and returns
+   * where the first other line starts. A blank line too long to pass is left to checkLine, which names it.
+   */
+  private skipBlankLines(chunk: Buffer, from: number): number {
+    let lineStart = from;
+    let lines = 0;
+    for (let i = from; i < chunk.length; i++) {
+      const byte = chunk[i];
+      if (byte === NL) {
+        if (i - lineStart > this.opts.maxLineBytes) break;
+        lines++;
+        lineStart = i + 1;
+      } else if (byte !== SPACE && byte !== TAB && byte !== CR) break;
+    }
+    if (lines > 0) {
+      this.checkLineCount(this.lineNumber + lines);
+      this.lineNumber += lines;
+    }
+    return lineStart;
+  }
+
+  /** Fails once a file is certain to have more than `maxLines` lines. */
+  private checkLineCount(lines: number): void {
+    if (lines > this.opts.maxLines) {
+      throw new UploadError(
+        400,
+        'too_many_lines',
+        `File has more than ${this.opts.maxLines} lines (blank lines included)`,
+      );
+    }
+  }
+
   private checkLine(raw: Buffer): void {
     const n = ++this.lineNumber;
+    this.checkLineCount(n);
     let line = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, -1) : raw;
     if (n === 1) line = withoutBom(line);
     if (line.length > this.opts.maxLineBytes) throw this.tooLong(n);

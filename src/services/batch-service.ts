@@ -5,6 +5,7 @@ import {
   INITIAL_STATUS,
   isCancellable,
   isTerminal,
+  isUnfinished,
   UNFINISHED_STATUSES,
   type BatchStatus,
 } from '../batches/lifecycle';
@@ -17,7 +18,8 @@ import { recordOnce } from '../stats/record';
 import type { BlobStore } from '../storage/blob-store';
 import { notFound, Refused } from './errors';
 import { resolveCursor, type Page } from './listing';
-import type { BatchEngine } from './ports';
+import { EngineUnavailable, type BatchEngine } from './ports';
+import { failIfRunEnded } from './reconcile';
 
 /** How long a delete waits for a running batch to stop before asking the client to retry. */
 const STOP_WAIT_MS = 60_000;
@@ -25,6 +27,7 @@ const STOP_WAIT_MS = 60_000;
 /**
  * Batches of one owner: create, read, cancel and delete. The row is created here in the initial status; every
  * later status is the workflow's, written through the status store, so this only asks the engine to move it.
+ * The one exception: a batch whose run has ended without a final status is failed here (see reconcile.ts).
  */
 export class BatchService {
   private readonly batches;
@@ -76,6 +79,9 @@ export class BatchService {
       });
     } catch (err) {
       await this.batches.delete({ id: row.id });
+      // Unanswered, the start may still take effect: such a run finds no batch and ends without doing anything,
+      // and is ended here too in case it got further.
+      if (err instanceof EngineUnavailable) void this.engine.abandon(row.id);
       throw err;
     }
     await recordOnce(this.db, `created:${row.id}`, owner, createdAt, { batches_created: 1 });
@@ -83,7 +89,9 @@ export class BatchService {
   }
 
   async get(owner: string, id: string): Promise<Batch> {
-    return this.present(await this.findOwned(owner, id));
+    const row = await this.findOwned(owner, id);
+    // A read answers from the database when the engine does not.
+    return this.present(await this.settled(row).catch(() => row));
   }
 
   /** Newest first, with live counts for batches still running. */
@@ -102,7 +110,7 @@ export class BatchService {
   }
 
   async cancel(owner: string, id: string): Promise<Batch> {
-    const row = await this.findOwned(owner, id);
+    const row = await this.settled(await this.findOwned(owner, id));
     if (!(await this.requestCancel(row))) {
       const { status } = await this.batches.findOneByOrFail({ id: row.id });
       throw new Refused(
@@ -116,7 +124,7 @@ export class BatchService {
 
   /** Not in OpenAI's API (kept from the original BESH): a running batch is cancelled first; its input file stays. */
   async delete(owner: string, id: string): Promise<void> {
-    const row = await this.findOwned(owner, id);
+    const row = await this.settled(await this.findOwned(owner, id));
     if (!isTerminal(row.status)) {
       await this.requestCancel(row);
       if (!(await this.engine.waitUntilClosed(row.id, this.stopWaitMs))) {
@@ -156,6 +164,13 @@ export class BatchService {
     const row = isBatchId(id) ? await this.batches.findOneBy({ id, owner }) : null;
     if (!row) throw notFound('Batch', id);
     return row;
+  }
+
+  /** The row as it is once an unfinished batch whose run has ended is failed; one engine call when unfinished. */
+  private async settled(row: BatchRow): Promise<BatchRow> {
+    if (!isUnfinished(row.status)) return row;
+    await failIfRunEnded(this.db, this.engine, row.id);
+    return this.batches.findOneByOrFail({ id: row.id });
   }
 
   private async present(row: BatchRow): Promise<Batch> {

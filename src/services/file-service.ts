@@ -23,6 +23,8 @@ import { resolveCursor, type Page } from './listing';
 export interface FileLimits {
   maxUploadBytes: number;
   maxLineBytes: number;
+  maxUploadLines: number;
+  maxExpansionRatio: number;
   /** Where decompression keeps its temporary files. */
   spoolDir: string;
 }
@@ -65,6 +67,8 @@ export class FileService {
       {
         maxBytes: this.limits.maxUploadBytes,
         maxLineBytes: this.limits.maxLineBytes,
+        maxLines: this.limits.maxUploadLines,
+        maxExpansionRatio: this.limits.maxExpansionRatio,
         tmpDir: this.limits.spoolDir,
       },
     );

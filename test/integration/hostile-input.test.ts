@@ -58,7 +58,12 @@ describe('Hostile and malformed input: the right status, a clear OpenAI-shaped m
   before(async () => {
     s = await startStack({
       worker: false,
-      env: { MAX_UPLOAD_BYTES: String(4 * MB), MAX_LINE_BYTES: String(64 * 1024) },
+      env: {
+        MAX_UPLOAD_BYTES: String(4 * MB),
+        MAX_LINE_BYTES: String(64 * 1024),
+        MAX_UPLOAD_LINES: '100000',
+        MAX_EXPANSION_RATIO: '100',
+      },
     });
   });
   after(async () => s?.close());
@@ -88,9 +93,22 @@ describe('Hostile and malformed input: the right status, a clear OpenAI-shaped m
     },
     {
       name: 'a gzip bomb',
-      send: upload(multipart(gzipSync(Buffer.alloc(64 * MB, 0x0a)))),
+      // Blank lines of 100 spaces: few enough lines, and more than 4 MB before the expansion ratio is reached.
+      send: upload(multipart(gzipSync(Buffer.alloc(64 * MB, `${' '.repeat(100)}\n`)))),
       status: 413,
-      message: /after decompression/,
+      message: /maximum size of 4 MB after decompression/,
+    },
+    {
+      name: 'a gzip of newlines',
+      send: upload(multipart(gzipSync(Buffer.alloc(64 * MB, 0x0a)))),
+      status: 400,
+      message: /^File has more than 100000 lines \(blank lines included\)$/,
+    },
+    {
+      name: 'a small gzip that decompresses past the expansion ratio',
+      send: upload(multipart(gzipSync(Buffer.alloc(2 * MB, `${' '.repeat(100)}\n`)))),
+      status: 413,
+      message: /^File decompresses to more than 100 times its size$/,
     },
     {
       name: 'a zip bomb',

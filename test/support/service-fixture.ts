@@ -6,14 +6,18 @@ import type { BatchWorkflowInput } from '../../src/contract/batch-workflow';
 import { openDatabase } from '../../src/db/data-source';
 import { BatchService } from '../../src/services/batch-service';
 import { FileService } from '../../src/services/file-service';
-import type { BatchEngine } from '../../src/services/ports';
+import type { BatchEngine, RunState } from '../../src/services/ports';
 import type { FileObject } from '../../src/shared/openai';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 
 /** A workflow engine that records what it was asked; each answer can be replaced by the test. */
 export class FakeBatchEngine implements BatchEngine {
   readonly started: BatchWorkflowInput[] = [];
+  readonly abandoned: string[] = [];
   readonly cancelled: string[] = [];
+  readonly described: string[] = [];
+  /** Each batch's run: running once started, unknown to the engine otherwise; a test may end it. */
+  readonly runs = new Map<string, RunState>();
   readonly waited: Array<{ batchId: string; timeoutMs: number }> = [];
   /** Rejects every start with this error when set. */
   refuseStart: Error | null = null;
@@ -21,10 +25,23 @@ export class FakeBatchEngine implements BatchEngine {
   onCancel: (batchId: string) => Promise<boolean> = async () => true;
   /** Whether the run closes within the wait; a real run records its final status before it closes. */
   onWait: (batchId: string) => Promise<boolean> = async () => true;
+  /** What describe answers; by default the run as `runs` has it. */
+  onDescribe: (batchId: string) => Promise<RunState> = async (id) =>
+    this.runs.get(id) ?? { state: 'not_found' };
 
   async start(input: BatchWorkflowInput): Promise<void> {
     if (this.refuseStart) throw this.refuseStart;
     this.started.push(input);
+    this.runs.set(input.batchId, { state: 'running' });
+  }
+
+  async abandon(batchId: string): Promise<void> {
+    this.abandoned.push(batchId);
+  }
+
+  async describe(batchId: string): Promise<RunState> {
+    this.described.push(batchId);
+    return this.onDescribe(batchId);
   }
 
   async cancel(batchId: string): Promise<boolean> {
@@ -66,6 +83,8 @@ export async function openServiceFixture(): Promise<ServiceFixture> {
   const files = new FileService(db, blobs, {
     maxUploadBytes: 1024 * 1024,
     maxLineBytes: 64 * 1024,
+    maxUploadLines: 100_000,
+    maxExpansionRatio: 1000,
     spoolDir,
   });
   let spooled = 0;

@@ -9,7 +9,7 @@ import OpenAI from 'openai';
 import type { DataSource } from 'typeorm';
 import type { ApiKeys } from '../../src/auth/api-keys';
 import { loadConfig, type Config } from '../../src/config';
-import { composeApi } from '../../main/api';
+import { composeApi, createApiServer } from '../../main/api';
 import { openServices } from '../../main/services';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server';
 import type { LocalBlobStore } from '../../src/storage/local-blob-store';
@@ -70,7 +70,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const connection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
   const app = composeApi(config, { db, blobs, keys, temporal, log: () => undefined });
-  const server: Server = app.listen(0, '127.0.0.1');
+  const server: Server = createApiServer(app, config).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const baseURL = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
 

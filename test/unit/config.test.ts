@@ -106,4 +106,11 @@ describe('loadConfig', () => {
     assert.match(problemsOf({ BESH_API_KEYS: 'key-aaaaaaaaaaaaaaaa,short' }), /BESH_API_KEYS/);
     assert.deepEqual(loadConfig({ BESH_API_KEYS: 'x'.repeat(16) }).seedApiKeys, ['x'.repeat(16)]);
   });
+
+  it('reads BESH_OPERATOR_KEYS like BESH_API_KEYS, and refuses a key in both lists', () => {
+    const key = 'x'.repeat(16);
+    assert.deepEqual(loadConfig({ BESH_OPERATOR_KEYS: ` ${key} ,` }).seedOperatorKeys, [key]);
+    assert.match(problemsOf({ BESH_OPERATOR_KEYS: 'short' }), /BESH_OPERATOR_KEYS entries/);
+    assert.match(problemsOf({ BESH_API_KEYS: key, BESH_OPERATOR_KEYS: key }), /both BESH_API_KEYS and/);
+  });
 });

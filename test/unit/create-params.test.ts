@@ -91,6 +91,7 @@ describe('parseCreateBatch', () => {
       { anchor: 'created_at', seconds: 2592001 },
       { anchor: 'created_at', seconds: 3600.5 },
       { anchor: 'created_at' },
+      { anchor: 'created_at', seconds: 3600, extra: 1 },
       3600,
     ]) {
       rejects({ ...valid, output_expires_after }, 'output_expires_after');

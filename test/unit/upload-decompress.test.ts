@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
+import bzip2 from 'unbzip2-stream/lib/bzip2';
 import { decompressed } from '../../src/files/decompress';
 import { UploadError } from '../../src/files/upload-error';
 
@@ -220,6 +221,60 @@ describe('decompressed()', () => {
     assert.ok(bomb.destroyed, 'the source is torn down');
     assert.ok(zeroBytes < 100 * MB, `the bomb was inflated from ${zeroBytes} bytes of zeros`);
     zeros.destroy();
+  });
+
+  it('refuses a compressed source at the first byte decoded past the expansion ratio', async () => {
+    const gz = zlib.gzipSync(Buffer.alloc(8 * MB, 0x0a));
+    const maxRatio = 100;
+    const result = await decompressed(chunked(gz), {
+      maxBytes: 64 * MB,
+      expansion: { maxRatio, sourceBytes: gz.length },
+      tmpDir,
+    });
+    let received = 0;
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of result.stream) received += (chunk as Buffer).length;
+      })(),
+      uploadError(413, 'compression_ratio_exceeded', 'File decompresses to more than 100 times its size'),
+    );
+    assert.ok(received <= maxRatio * gz.length, `passed on ${received} bytes`);
+    // An honest file of the same kind passes.
+    const { out } = await roundTrip(zlib.gzipSync(content), 64 * MB);
+    assert.ok(out.equals(content));
+  });
+
+  it('refuses a zip whose file declares more than the expansion ratio allows, before streaming it', async () => {
+    const zip = makeZip(tmpDir, { 'newlines.jsonl': '\n'.repeat(MB) });
+    await assert.rejects(
+      decompressed(chunked(zip), {
+        maxBytes: 64 * MB,
+        expansion: { maxRatio: 100, sourceBytes: zip.length },
+        tmpDir,
+      }),
+      uploadError(413, 'compression_ratio_exceeded', 'File decompresses to more than 100 times its size'),
+    );
+    assert.deepEqual(fs.readdirSync(tmpDir), []);
+  });
+
+  it('stops a bzip2 bomb at the cap mid-block, decoding no byte past it', async function () {
+    if (!has('bzip2')) this.skip();
+    // 64 MB of newlines in about a hundred bytes: a handful of blocks, each decoding to tens of megabytes.
+    const bomb = execFileSync('bzip2', ['-c'], { input: Buffer.alloc(64 * MB, 0x0a), maxBuffer: MB });
+    let decodedBytes = 0;
+    const decode = bzip2.decompress;
+    bzip2.decompress = function (bits, out, ...rest) {
+      return decode.call(this, bits, (byte) => (decodedBytes++, out(byte)), ...rest);
+    };
+    try {
+      await assert.rejects(
+        roundTrip(bomb, MB),
+        uploadError(413, 'file_too_large', 'File exceeds the maximum size of 1 MB after decompression'),
+      );
+    } finally {
+      bzip2.decompress = decode;
+    }
+    assert.ok(decodedBytes <= MB + 1, `decoded ${decodedBytes} bytes`);
   });
 
   it('stops the 50 MB-of-zeros gzip at a 1 MB cap', async () => {

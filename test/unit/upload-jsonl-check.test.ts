@@ -159,6 +159,52 @@ describe('JsonlCheck', () => {
     assert.equal((await check('', { ...batch, rejectEmpty: false })).bytes, 0);
   });
 
+  it('counts blank lines, whatever their chunking, and names lines after a run of them', async () => {
+    const blanks = '\n \r\n\t\n\r\n'.repeat(250);
+    for (const size of [1, 3, 7, 64 * 1024]) {
+      const { lines } = await check(`${blanks}${request(1)}\n${blanks}${request(2)}`, batch, size);
+      assert.equal(lines, 2);
+      await assert.rejects(
+        check(`${request(1)}\n${blanks}{a}\n`, batch, size),
+        rejected(400, 'invalid_jsonl', `Line 1002 is not valid JSON: ${parseError('{a}')}`),
+      );
+    }
+    // A blank line longer than the limit is still too long.
+    await assert.rejects(
+      check(`{}\n${' '.repeat(2000)}\n{}\n`),
+      rejected(400, 'line_too_long', 'Line 2 exceeds the maximum line length of 1024 bytes'),
+    );
+  });
+
+  it('allows exactly maxLines lines, blank ones included', async () => {
+    const opts = { ...batch, maxLines: 3 };
+    for (const ok of ['{}\n\n{}\n', '{}\n \n{}', '\n\n{}\n']) {
+      for (const size of [1, 64]) await check(ok, opts, size);
+    }
+    const tooMany = rejected(400, 'too_many_lines', 'File has more than 3 lines (blank lines included)');
+    for (const bad of ['{}\n\n{}\n ', '{}\n\n{}\n{}', '\n\n\n\n']) {
+      for (const size of [1, 64]) await assert.rejects(check(bad, opts, size), tooMany);
+    }
+  });
+
+  it('refuses a flood of newlines as soon as it passes maxLines, consuming little of it', async () => {
+    // 64 MB of newlines: checking all of it is what a newline bomb costs without the limit.
+    let pulled = 0;
+    const flood = Readable.from(
+      (function* () {
+        const block = Buffer.alloc(64 * 1024, 0x0a);
+        for (let i = 0; i < 1024; i++) yield ((pulled += block.length), block);
+      })(),
+    );
+    const checker = new JsonlCheck({ ...batch, maxLines: 100_000 });
+    await assert.rejects(
+      pipeline(flood, checker, new Writable({ write: (_c, _e, done) => done() })),
+      rejected(400, 'too_many_lines', 'File has more than 100000 lines (blank lines included)'),
+    );
+    assert.ok(checker.bytes <= 100_000 + 64 * 1024, `checked ${checker.bytes} bytes`);
+    assert.ok(pulled <= 4 * 64 * 1024 + 100_000, `pulled ${pulled} bytes`);
+  });
+
   it('accepts any UTF-8 text when JSON is not required', async () => {
     const { lines } = await check('plain text\nnot json [\n', { ...batch, requireJsonObjects: false });
     assert.equal(lines, 2);

@@ -31,11 +31,11 @@ describe('validateInput activity', () => {
   async function validate(content: string, env: Record<string, string> = {}) {
     const key = `file-${++fileNo}`;
     await blobs.put(key, Readable.from([Buffer.from(content)]));
-    // db, partsRoot, limiter and upstream are not used by this activity.
+    // partsRoot, limiter and upstream are not used by this activity; the database only says the batch awaits it.
     const deps: ActivityDeps = {
       config: loadConfig({ DATA_DIR: dir, ...env }),
       blobs,
-      db: {} as never,
+      db: { getRepository: () => ({ findOne: async () => ({ status: 'validating' }) }) } as never,
       partsRoot: dir,
       limiter: {} as never,
       upstream: {} as never,
@@ -43,6 +43,7 @@ describe('validateInput activity', () => {
       stops: {} as never,
     };
     const result: ValidationResult = await new MockActivityEnvironment().run(validateInputActivity(deps), {
+      batchId: 'batch_validating',
       inputFileId: key,
       endpoint: ENDPOINT,
     });
