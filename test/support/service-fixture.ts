@@ -97,7 +97,7 @@ export async function openServiceFixture(): Promise<ServiceFixture> {
     db,
     blobs,
     engine,
-    batches: new BatchService(db, blobs, engine, STOP_WAIT_MS),
+    batches: new BatchService(db, blobs, engine, STOP_WAIT_MS, 0),
     files,
     spool,
     uploadBatchInput: (owner, lines = 2) =>

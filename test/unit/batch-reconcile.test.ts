@@ -6,6 +6,7 @@ import { INITIAL_STATUS } from '../../src/batches/lifecycle';
 import { moveBatch } from '../../src/batches/status-store';
 import type { CreateBatchParams } from '../../src/batches/create-params';
 import { BatchEntity } from '../../src/db/entities';
+import { BatchService } from '../../src/services/batch-service';
 import { Refused } from '../../src/services/errors';
 import { EngineUnavailable, type RunState } from '../../src/services/ports';
 import { failEndedRuns, START_GRACE_SECONDS } from '../../src/services/reconcile';
@@ -69,6 +70,17 @@ describe('BatchService: a batch whose run has ended', () => {
     // Final now: later reads do not ask the engine again.
     await f.batches.get(OWNER, batch.id);
     assert.deepEqual(f.engine.described, [batch.id]);
+  });
+
+  it('asks the engine at most once per interval when a client polls a running batch', async () => {
+    const polled = new BatchService(f.db, f.blobs, f.engine, 1000, 60_000);
+    const batch = await polled.create(OWNER, params((await f.uploadBatchInput(OWNER)).id));
+    for (let i = 0; i < 5; i++) assert.equal((await polled.get(OWNER, batch.id)).status, INITIAL_STATUS);
+    assert.deepEqual(f.engine.described, [batch.id], 'one engine call for five polls');
+    f.engine.runs.set(batch.id, TERMINATED);
+    const cancelled = await polled.cancel(OWNER, batch.id).catch((e: unknown) => e);
+    assert.ok(cancelled instanceof Refused, 'a cancel still asks at once');
+    assert.equal((await rowOf(batch.id)).status, 'failed');
   });
 
   it('names how the run ended: timed out, failed, or closed without a final status', async () => {
