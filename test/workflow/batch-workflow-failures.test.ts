@@ -6,13 +6,10 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Activities } from '../../activities';
-import { BATCH_GONE, workflowIdFor, type ValidationResult } from '../../src/contract/batch-workflow';
-import { batchWorkflow } from '../../workflows';
+import { BATCH_GONE, type ValidationResult } from '../../src/contract/batch-workflow';
 import { fakeActivities, goodPlan, type FakeActivities } from './fake-activities';
 import { FakeBatchStore } from './fake-batch-store';
-import { startTestbed, withWorker, type Testbed } from './testbed';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
+import { startBatch, startTestbed, withWorker, type Testbed } from './testbed';
 
 /** What the batch's owner reads in `errors` when its run broke. */
 const BROKEN = {
@@ -39,19 +36,7 @@ describe('batch workflow: ways out of the normal path (fake activities)', functi
     const batchId = `batch_${randomUUID()}`;
     store.create(batchId);
     const outcome = await withWorker(tb, activities, async (taskQueue) => {
-      const handle = await tb.env.client.workflow.start(batchWorkflow, {
-        taskQueue,
-        workflowId: workflowIdFor(batchId),
-        args: [
-          {
-            batchId,
-            owner: 'owner-1',
-            inputFileId: 'file-input',
-            endpoint: '/v1/chat/completions',
-            expiresAtMs: Date.now() + DAY_MS,
-          },
-        ],
-      });
+      const handle = await startBatch(tb, taskQueue, batchId);
       return handle.result().then(
         (result) => ({ result, failure: null }),
         (err: unknown) => ({ result: null, failure: err }),

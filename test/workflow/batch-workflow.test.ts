@@ -6,18 +6,16 @@ import { temporal } from '@temporalio/proto';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Activities } from '../../activities';
-import { cancelUpdate, workflowIdFor } from '../../src/contract/batch-workflow';
+import { cancelUpdate } from '../../src/contract/batch-workflow';
 import { batchWorkflow } from '../../workflows';
 import { until } from '../support/processes';
 import { fakeActivities, goodPlan, workUntilCancelled, type FakeActivities } from './fake-activities';
 import { FakeBatchStore } from './fake-batch-store';
-import { startTestbed, withWorker, type Testbed } from './testbed';
+import { startBatch, startTestbed, withWorker, type Testbed } from './testbed';
 
 const { EventType } = temporal.api.enums.v1;
 type History = temporal.api.history.v1.IHistory;
 type BatchHandle = WorkflowHandle<typeof batchWorkflow>;
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 describe('batch workflow (fake activities)', function () {
   this.timeout(60_000);
@@ -36,25 +34,8 @@ describe('batch workflow (fake activities)', function () {
     return batchId;
   }
 
-  function start(
-    taskQueue: string,
-    batchId: string,
-    expiresAtMs = Date.now() + DAY_MS,
-  ): Promise<BatchHandle> {
-    return tb.env.client.workflow.start(batchWorkflow, {
-      taskQueue,
-      workflowId: workflowIdFor(batchId),
-      args: [
-        {
-          batchId,
-          owner: 'owner-1',
-          inputFileId: 'file-input',
-          endpoint: '/v1/chat/completions',
-          expiresAtMs,
-        },
-      ],
-    });
-  }
+  const start = (taskQueue: string, batchId: string, expiresAtMs?: number): Promise<BatchHandle> =>
+    startBatch(tb, taskQueue, batchId, expiresAtMs);
 
   const statuses = (fake: FakeActivities) => fake.calls.setStatus.map((c) => c.status);
   const startedChunks = (fake: FakeActivities) =>

@@ -1,10 +1,12 @@
 // A Temporal server and the workflow bundle for workflow tests, and a worker per test on its own task queue.
+import type { WorkflowHandle } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import type { Activities } from '../../activities';
-import { SEARCH_ATTRIBUTES } from '../../src/contract/batch-workflow';
+import { SEARCH_ATTRIBUTES, workflowIdFor } from '../../src/contract/batch-workflow';
 import { temporalCliPath } from '../../temporal/dev-server';
+import { batchWorkflow } from '../../workflows';
 
 let runtimeInstalled = false;
 
@@ -59,4 +61,22 @@ export async function withWorker<T>(
     defaultHeartbeatThrottleInterval: '50ms',
   });
   return worker.runUntil(body(taskQueue));
+}
+
+export const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** Starts a batch's workflow as the API does (id = batch id), with a window that closes at `expiresAtMs`. */
+export function startBatch(
+  { env }: Testbed,
+  taskQueue: string,
+  batchId: string,
+  expiresAtMs = Date.now() + DAY_MS,
+): Promise<WorkflowHandle<typeof batchWorkflow>> {
+  return env.client.workflow.start(batchWorkflow, {
+    taskQueue,
+    workflowId: workflowIdFor(batchId),
+    args: [
+      { batchId, owner: 'owner-1', inputFileId: 'file-input', endpoint: '/v1/chat/completions', expiresAtMs },
+    ],
+  });
 }
