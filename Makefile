@@ -31,7 +31,8 @@ $(PYVENV):
 	@rm -f $(TOOLS)/pyvenv/.installed-*
 	@touch $@
 
-tools: $(NODE_STAMP) $(TEMPORAL_CLI) $(PYVENV) ## Install Node dependencies, the pinned Temporal CLI and the Python venv (openai SDK, schemathesis)
+run-tools: $(NODE_STAMP) $(TEMPORAL_CLI) ## Install what running BESH needs: Node dependencies and the pinned Temporal CLI
+tools: run-tools $(PYVENV) ## Install everything: run-tools and the tests' Python venv (openai SDK, schemathesis)
 
 # Debian's Chromium for the dashboard's browser test (playwright-core's own browser download does not work here).
 browser-tools: ## Install Debian's chromium with apt-get when /usr/bin/chromium is missing (dashboard page test)
@@ -43,20 +44,40 @@ browser-tools: ## Install Debian's chromium with apt-get when /usr/bin/chromium 
 
 .PHONY: browser-tools
 
-build: $(NODE_STAMP) ## Compile TypeScript to dist/
-	npx tsc -p tsconfig.build.json
+# dist/ is built from what tsconfig.build.json compiles. The workflow bundle is the build's last output, so it is
+# the target: with no source newer than it, `make build` does nothing. A change recompiles incrementally (tsc's
+# build info is kept in dist/) and bundles the workflows again.
+BUILD_SOURCES := $(shell find main src api workflows activities temporal -name '*.ts') tsconfig.json tsconfig.build.json
+BUNDLE := dist/workflow-bundle.js
+
+$(BUNDLE): $(BUILD_SOURCES) $(NODE_STAMP)
+	npx tsc -p tsconfig.build.json --incremental --tsBuildInfoFile dist/.tsbuildinfo
 	node dist/temporal/bundle.js
 
-demo: tools build ## Run everything locally: Temporal (UI :8233), simulator (:8000), worker, API (:5000)
+build: $(BUNDLE) ## Compile TypeScript to dist/ and bundle the workflows, when a source changed
+
+# Where install-cli writes `besh`: a directory on the PATH that the user can write without sudo.
+BINDIR ?= $(if $(filter 0,$(shell id -u)),/usr/local/bin,$(HOME)/.local/bin)
+
+install-cli: build ## Put `besh` on the PATH: a wrapper in BINDIR (~/.local/bin; /usr/local/bin as root)
+	@mkdir -p "$(BINDIR)"
+	@printf '%s\n' '#!/bin/sh' '# Written by `make install-cli`: the besh CLI of this checkout.' \
+	  "exec node '$(CURDIR)/dist/src/cli/besh.js' \"\$$@\"" >"$(BINDIR)/besh"
+	@chmod 755 "$(BINDIR)/besh"
+	@echo "besh installed in $(BINDIR)/besh (runs $(CURDIR)/dist/src/cli/besh.js)"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; \
+	  *) echo "$(BINDIR) is not on your PATH: add it, e.g. export PATH=\"$(BINDIR):\$$PATH\"";; esac
+
+demo: run-tools build ## Run everything locally: Temporal (UI :8233), simulator (:8000), worker, API (:5000)
 	node dist/main/demo.js
 
-dev: tools build ## Like demo, but against VLLM_BASE_URL instead of the simulator
+dev: run-tools build ## Like demo, but against VLLM_BASE_URL instead of the simulator
 	node dist/main/demo.js --no-simulator
 
-api: tools build ## Run only the API (needs Temporal and the database)
+api: run-tools build ## Run only the API (needs Temporal and the database)
 	node dist/main/api.js
 
-worker: tools build ## Run only a batch worker
+worker: run-tools build ## Run only a batch worker
 	node --max-old-space-size=256 dist/main/worker.js
 
 simulator: $(NODE_STAMP) ## Run the vLLM simulator on :8000 (SIM_* variables or flags after ARGS=)
@@ -104,8 +125,8 @@ format: $(NODE_STAMP) ## Format the code
 clean: ## Remove build output and test output (keeps data/)
 	rm -rf dist test-output
 
-.PHONY: help tools build demo dev api worker simulator test test-unit test-workflow test-integration record-histories \
-	test-load bench lint format clean
+.PHONY: help run-tools tools build install-cli demo dev api worker simulator test test-unit test-workflow \
+	test-integration record-histories test-load bench lint format clean
 
 # --- Deployment: docker compose, one GPU or eight behind nginx (README "Deployment") ----------------------------
 # `docker compose` (v2) when the plugin is installed, otherwise the standalone `docker-compose`.

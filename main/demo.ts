@@ -1,9 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDevServer } from '../temporal/dev-server';
 import { ensureCleanupSchedule } from '../temporal/schedules';
 import { createBatchWorker } from '../temporal/worker';
-import { loadConfig } from '../src/config';
+import { loadConfig, type Config } from '../src/config';
 import { startSimulator } from '../src/simulator/server';
 import { startApi } from './api';
 import { openServices } from './services';
@@ -35,11 +36,7 @@ async function main() {
   const running = worker.run();
   const api = await startApi(config);
   await ensureCleanupSchedule(api.temporal, config);
-  console.log(
-    '\nReady. Point the openai SDK at base URL http://%s:%d/v1 (Ctrl-C stops).',
-    config.host,
-    config.port,
-  );
+  console.log(readyMessage(config));
 
   // The worker's runtime already listens for SIGINT/SIGTERM and drains; the rest stops after it.
   await running;
@@ -47,6 +44,22 @@ async function main() {
   await db.destroy();
   await simulator?.close();
   await temporal.stop();
+}
+
+/** Where everything is, and the first batch to run from this checkout (the README's walkthrough). */
+function readyMessage(config: Config): string {
+  const baseUrl = `http://${config.host}:${config.port}/v1`;
+  const keyFile = path.join(config.dataDir, 'api-key.txt');
+  const shown = path.relative('.', keyFile).startsWith('..') ? keyFile : path.relative('.', keyFile);
+  const key = fs.existsSync(keyFile) ? `$(cat ${shown})` : '<your API key>';
+  return [
+    `\nReady (Ctrl-C stops). The openai SDK's base URL: ${baseUrl}`,
+    `Dashboard: http://${config.host}:${config.port}/ (sign in with the API key)`,
+    'A first batch from another terminal in this checkout: `make install-cli` puts `besh` on your PATH, then',
+    `    export BESH_API_KEY=${key}`,
+    `    export BESH_BASE_URL=${baseUrl}`,
+    '    besh submit examples/chat-completions.jsonl --endpoint /v1/chat/completions --wait',
+  ].join('\n');
 }
 
 main().catch((err: unknown) => {
