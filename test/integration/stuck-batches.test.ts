@@ -55,7 +55,8 @@ describe('A batch whose run ended at the engine', function () {
   it('reads as failed with the reason; cancel refuses it, its input file and the batch can be deleted', async () => {
     const batch = await terminatedMidRun();
 
-    const got = await s.openai.batches.retrieve(batch.id);
+    // A read asks Temporal at most once per 10 s for a batch that clients poll; the poll above just did.
+    const got = await waitForBatch(s.openai, batch.id, { timeoutMs: 30_000 });
     assert.equal(got.status, 'failed');
     assert.ok(got.failed_at);
     assert.deepEqual(
