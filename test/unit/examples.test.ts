@@ -2,14 +2,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import type { ActivityDeps } from '../../activities/deps';
-import { validateInputActivity } from '../../activities/validate-input';
 import { loadConfig } from '../../src/config';
-import type { ValidationResult } from '../../src/contract/batch-workflow';
 import { ingestSpooled } from '../../src/files/ingest';
 import { projectRoot } from '../../src/paths';
 import { BATCH_ENDPOINTS } from '../../src/shared/openai';
+import { validateStoredFile } from '../support/validate';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 
 const EXAMPLES = path.join(projectRoot, 'examples');
@@ -57,22 +54,7 @@ describe('examples/', () => {
         maxExpansionRatio: config.maxExpansionRatio,
         tmpDir: dir,
       });
-      // Only the blob store and the batch's status are read by this activity.
-      const deps: ActivityDeps = {
-        config,
-        blobs,
-        db: { getRepository: () => ({ findOne: async () => ({ status: 'validating' }) }) } as never,
-        partsRoot: dir,
-        limiter: {} as never,
-        upstream: {} as never,
-        draining: new AbortController().signal,
-        stops: {} as never,
-      };
-      const result: ValidationResult = await new MockActivityEnvironment().run(validateInputActivity(deps), {
-        batchId: 'batch_example',
-        inputFileId: file,
-        endpoint: endpointOf(file),
-      });
+      const result = await validateStoredFile(config, blobs, file, endpointOf(file));
       assert.ok(result.ok, JSON.stringify(result));
       const lines = fs.readFileSync(path.join(EXAMPLES, file), 'utf8').trim().split('\n');
       assert.equal(result.total, lines.length);

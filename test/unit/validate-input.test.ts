@@ -3,13 +3,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import type { ActivityDeps } from '../../activities/deps';
-import { chunkSizeFor, validateInputActivity } from '../../activities/validate-input';
-import type { ValidationResult } from '../../src/contract/batch-workflow';
+import { chunkSizeFor } from '../../activities/validate-input';
 import { loadConfig } from '../../src/config';
 import { MODEL_MAX_LENGTH } from '../../src/db/entities';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
+import { validateStoredFile } from '../support/validate';
 
 const ENDPOINT = '/v1/chat/completions';
 
@@ -31,22 +29,7 @@ describe('validateInput activity', () => {
   async function validate(content: string, env: Record<string, string> = {}) {
     const key = `file-${++fileNo}`;
     await blobs.put(key, Readable.from([Buffer.from(content)]));
-    // partsRoot, limiter and upstream are not used by this activity; the database only says the batch awaits it.
-    const deps: ActivityDeps = {
-      config: loadConfig({ DATA_DIR: dir, ...env }),
-      blobs,
-      db: { getRepository: () => ({ findOne: async () => ({ status: 'validating' }) }) } as never,
-      partsRoot: dir,
-      limiter: {} as never,
-      upstream: {} as never,
-      draining: new AbortController().signal,
-      stops: {} as never,
-    };
-    const result: ValidationResult = await new MockActivityEnvironment().run(validateInputActivity(deps), {
-      batchId: 'batch_validating',
-      inputFileId: key,
-      endpoint: ENDPOINT,
-    });
+    const result = await validateStoredFile(loadConfig({ DATA_DIR: dir, ...env }), blobs, key, ENDPOINT);
     return { result, bytes: Buffer.from(content) };
   }
 
