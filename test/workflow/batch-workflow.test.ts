@@ -37,6 +37,13 @@ describe('batch workflow (fake activities)', function () {
   const start = (taskQueue: string, batchId: string, expiresAtMs?: number): Promise<BatchHandle> =>
     startBatch(tb, taskQueue, batchId, expiresAtMs);
 
+  /** Runs the batch's workflow to its end with these activities: its result and its history. */
+  const runToEnd = (activities: Activities, batchId: string) =>
+    withWorker(tb, activities, async (q) => {
+      const handle = await start(q, batchId);
+      return { result: await handle.result(), history: await handle.fetchHistory() };
+    });
+
   const statuses = (fake: FakeActivities) => fake.calls.setStatus.map((c) => c.status);
   const startedChunks = (fake: FakeActivities) =>
     fake.calls.processChunk.map((c) => c.chunk.index).sort((a, b) => a - b);
@@ -220,10 +227,7 @@ describe('batch workflow (fake activities)', function () {
       },
     });
     const batchId = newBatch(store);
-    const { result, history } = await withWorker(tb, fake.activities, async (q) => {
-      const handle = await start(q, batchId);
-      return { result: await handle.result(), history: await handle.fetchHistory() };
-    });
+    const { result, history } = await runToEnd(fake.activities, batchId);
 
     assert.equal(result, 'completed');
     assert.equal(store.statusOf(batchId), 'completed');
@@ -245,10 +249,7 @@ describe('batch workflow (fake activities)', function () {
       },
     });
     const batchId = newBatch(store);
-    const { result, history } = await withWorker(tb, fake.activities, async (q) => {
-      const handle = await start(q, batchId);
-      return { result: await handle.result(), history: await handle.fetchHistory() };
-    });
+    const { result, history } = await runToEnd(fake.activities, batchId);
 
     assert.equal(result, 'completed');
     assert.equal(store.statusOf(batchId), 'completed');
