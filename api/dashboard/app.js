@@ -8,10 +8,20 @@
   const REFRESH_MS = 5000;
   const PAGE_SIZE = 20;
   const KEY_STORAGE = 'besh.apiKey';
+  // The ranges the cards and charts cover (smallest first) and the minutes between two x-axis ticks of each.
+  const RANGES = [
+    { name: '1h', seconds: 3600, tickMinutes: 15 },
+    { name: '6h', seconds: 6 * 3600, tickMinutes: 60 },
+    { name: '24h', seconds: 24 * 3600, tickMinutes: 180 },
+    { name: '7d', seconds: 7 * 24 * 3600, tickMinutes: 1440 },
+  ];
+  const BUCKET_MS = 900_000;
   // The status groups of src/batches/lifecycle.ts; the server writes them ahead of this file.
   const STATUSES = window.BESH_LIFECYCLE.statuses;
   const CANCELLABLE = new Set(window.BESH_LIFECYCLE.cancellable);
   const TERMINAL = new Set(window.BESH_LIFECYCLE.terminal);
+  // Batches that end before every line ran: their unrun lines count as failed in request_counts.
+  const STOPPED = new Set(['cancelling', 'cancelled', 'expired', 'failed']);
 
   const $ = (id) => document.getElementById(id);
 
@@ -27,6 +37,10 @@
     generation: 0,
     // Actions waiting on a confirm() or on the API: auto-refresh skips its turn meanwhile.
     busy: 0,
+    // Times in UTC unless the viewer asks for their own zone.
+    localTime: false,
+    // The range the viewer picked, or at sign-in the smallest that holds the tenant's data.
+    range: null,
     charts: {},
     chartSignatures: {},
     mirror: {},
@@ -61,6 +75,14 @@
     return `${s}s`;
   }
 
+  /** A share as a percentage that never rounds a failure away: 3 of 15,953 is "0.02%", not "0.0%". */
+  function percentage(rate) {
+    if (rate === null) return '—';
+    const p = rate * 100;
+    if (p === 0 || p >= 0.1) return `${p.toFixed(1)}%`;
+    return `${Number(p.toPrecision(1))}%`;
+  }
+
   function bytes(n) {
     const units = ['B', 'KB', 'MB', 'GB', 'TB'];
     let v = n;
@@ -72,9 +94,37 @@
     return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
   }
 
-  // The API sends UTC with a `Z`; the browser shows it in the viewer's own timezone.
-  const localTime = (iso) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-  const localDateTime = (iso) => new Date(iso).toLocaleString();
+  // The API sends UTC with a `Z`. Every time is shown one way, "2026-12-01 14:05:09" (24 h), in UTC or, when
+  // the viewer switches, in the browser's zone; the header names the zone in use.
+  const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+  const formatter = (timeZone) =>
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+  const FORMATTERS = { utc: formatter('UTC'), local: formatter(undefined) };
+
+  /** The parts of a time in the zone in use: date "2026-12-01", minute "14:05", second "14:05:09". */
+  function zoned(time) {
+    const parts = FORMATTERS[state.localTime ? 'local' : 'utc'].formatToParts(new Date(time));
+    const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
+    return {
+      date: `${p.year}-${p.month}-${p.day}`,
+      minute: `${p.hour}:${p.minute}`,
+      second: `${p.hour}:${p.minute}:${p.second}`,
+    };
+  }
+  const dateTime = (time) => {
+    const z = zoned(time);
+    return `${z.date} ${z.second}`;
+  };
+  const clock = (time) => zoned(time).minute;
 
   /** Only http(s) links from the API become hrefs. */
   function httpUrl(value) {
@@ -170,6 +220,7 @@
     state.mirror = {};
     state.rows.clear();
     state.fileNames.clear();
+    state.range = null;
     $('batch-rows').replaceChildren();
     for (const node of document.querySelectorAll('.card .value, .card .sub')) node.textContent = '';
     $('banner').hidden = true;
@@ -180,9 +231,24 @@
   function showDashboard() {
     $('signin').hidden = true;
     $('dashboard').hidden = false;
-    $('timezone').textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || 'local time';
+    showZone();
     createCharts();
     schedule();
+    void refresh();
+  }
+
+  function showZone() {
+    $('timezone').textContent = state.localTime ? LOCAL_ZONE : 'UTC';
+    $('local-zone').textContent = LOCAL_ZONE;
+  }
+
+  /** Switches every time on the page between UTC and the viewer's zone. */
+  function switchZone(local) {
+    state.localTime = local;
+    showZone();
+    // Charts and rows redraw only what changed; the labels change although the numbers do not.
+    state.chartSignatures = {};
+    for (const r of state.rows.values()) r.signature = '';
     void refresh();
   }
 
@@ -203,10 +269,17 @@
     if (state.after) query.set('after', state.after);
     if (state.status) query.set('status', state.status);
     try {
+      if (!state.range) {
+        const range = await defaultRange();
+        if (generation !== state.generation) return;
+        state.range = range;
+        $('range').value = range;
+      }
+      const range = `range=${state.range}`;
       const [summary, throughput, uploads, list] = await Promise.all([
-        getJson('/v1/dashboard/summary'),
-        getJson('/v1/dashboard/throughput'),
-        getJson('/v1/dashboard/uploads'),
+        getJson(`/v1/dashboard/summary?${range}`),
+        getJson(`/v1/dashboard/throughput?${range}`),
+        getJson(`/v1/dashboard/uploads?${range}`),
         getJson(`/v1/dashboard/batches?${query}`),
       ]);
       if (generation !== state.generation) return;
@@ -215,10 +288,25 @@
       renderUploads(uploads);
       renderBatches(list);
       $('banner').hidden = true;
-      $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+      $('updated').textContent = `Updated ${zoned(Date.now()).second}`;
     } catch (err) {
       if (generation === state.generation) handleError(err, 'load the dashboard');
     }
+  }
+
+  /** The smallest range that holds every bucket with data of the last 7 days (the smallest one when none has). */
+  async function defaultRange() {
+    const week = RANGES[RANGES.length - 1].name;
+    const series = await Promise.all([
+      getJson(`/v1/dashboard/throughput?range=${week}`),
+      getJson(`/v1/dashboard/uploads?range=${week}`),
+    ]);
+    const busy = (b) => Object.entries(b).some(([k, v]) => k !== 'start' && Number(v) > 0);
+    const starts = series.flatMap((s) => s.data.filter(busy).map((b) => Date.parse(b.start)));
+    if (starts.length === 0) return RANGES[0].name;
+    // The range's first bucket starts (range - one bucket) before the current bucket's start.
+    const span = Date.now() - Math.min(...starts) + BUCKET_MS;
+    return (RANGES.find((r) => r.seconds * 1000 >= span) || RANGES[RANGES.length - 1]).name;
   }
 
   // --- cards -----------------------------------------------------------------------------------------------------
@@ -243,17 +331,18 @@
       num(b.failed),
       `${num(b.cancelled)} cancelled · ${num(b.expired)} expired`,
     );
+    const answered = r.succeeded + r.failed;
     setCard(
       'card-requests',
-      r.succeeded + r.failed,
-      num(r.succeeded + r.failed),
+      answered,
+      num(answered),
       `${num(r.succeeded)} succeeded · ${num(r.failed)} failed`,
     );
     setCard(
       'card-error-rate',
       r.error_rate,
-      r.error_rate === null ? '—' : `${(r.error_rate * 100).toFixed(1)}%`,
-      'failed / answered requests',
+      percentage(r.error_rate),
+      `${num(r.failed)} failed of ${num(answered)} answered`,
     );
     setCard(
       'card-tokens',
@@ -288,7 +377,18 @@
       maintainAspectRatio: false,
       interaction: { mode: 'index', intersect: false },
       scales: {
-        x: { stacked: true, ticks: { maxRotation: 0, autoSkip: true, maxTicksLimit: 12 } },
+        x: {
+          stacked: true,
+          // A tick (and its grid line) only on the round times of the range; null hides the others.
+          ticks: {
+            maxRotation: 0,
+            autoSkip: false,
+            callback: (value, index) => {
+              const drawn = state.mirror[name];
+              return drawn && drawn.isTick[index] ? drawn.labels[index] : null;
+            },
+          },
+        },
         left: {
           position: 'left',
           stacked: true,
@@ -312,12 +412,13 @@
         },
         tooltip: {
           callbacks: {
-            // The full bucket in local time, e.g. "14:00 – 14:15".
+            // The full bucket, e.g. "2026-12-01 14:00 – 14:15".
             title: (items) => {
               const start = (state.mirror[name] || { starts: [] }).starts[items[0].dataIndex];
               if (!start) return '';
               const end = new Date(Date.parse(start) + 900_000).toISOString();
-              return `${localDateTime(start)} – ${localTime(end)}`;
+              const z = zoned(start);
+              return `${z.date} ${z.minute} – ${clock(end)}`;
             },
           },
         },
@@ -375,17 +476,23 @@
     const chart = state.charts[name];
     const starts = buckets.map((b) => b.start);
     const series = columns.map((c) => buckets.map((b) => Number(b[c]) || 0));
-    const signature = JSON.stringify([starts, series]);
+    const signature = JSON.stringify([state.range, starts, series]);
     if (signature === state.chartSignatures[name]) return;
     state.chartSignatures[name] = signature;
-    const labels = starts.map(localTime);
-    chart.data.labels = labels;
-    series.forEach((data, i) => {
-      chart.data.datasets[i].data = data;
+    const range = RANGES.find((r) => r.name === state.range) || RANGES[0];
+    const times = starts.map(zoned);
+    // A week's labels carry the day ("12-01 00:00"); shorter ranges' only the time.
+    const labels = times.map((z) => (range.seconds > 86400 ? `${z.date.slice(5)} ${z.minute}` : z.minute));
+    const isTick = times.map((z) => {
+      const [h, m] = z.minute.split(':').map(Number);
+      return (h * 60 + m) % range.tickMinutes === 0;
     });
-    chart.update();
+    // Mirrored before drawing: the tick callback reads it.
     const frozen = Object.freeze({
+      range: range.name,
       labels: Object.freeze([...labels]),
+      isTick: Object.freeze(isTick),
+      ticks: Object.freeze(labels.filter((_, i) => isTick[i])),
       starts: Object.freeze([...starts]),
       datasets: Object.freeze(
         chart.data.datasets.map((d, i) =>
@@ -394,6 +501,11 @@
       ),
     });
     state.mirror = Object.freeze({ ...state.mirror, [name]: frozen });
+    chart.data.labels = labels;
+    series.forEach((data, i) => {
+      chart.data.datasets[i].data = data;
+    });
+    chart.update();
   }
 
   function renderThroughput(t) {
@@ -415,10 +527,11 @@
   function createRow(id) {
     const r = { id, batch: null, signature: '' };
     r.status = el('span', { 'data-testid': 'status' });
+    r.problems = el('ul', { class: 'batch-errors small', 'data-testid': 'batch-errors' });
     r.fileName = el('div', { class: 'file-name small muted' });
     r.metadata = el('div', { class: 'metadata' });
     r.endpoint = el('code');
-    r.model = el('div', { class: 'small muted' });
+    r.model = el('div', { class: 'model small muted', 'data-testid': 'model' });
     r.created = el('span');
     r.progress = el('progress', { max: '100', value: '0' });
     r.percent = el('div', { class: 'small', 'data-testid': 'percent' });
@@ -486,7 +599,7 @@
       'tr',
       { 'data-testid': `batch-row-${id}` },
       el('td', {}, el('code', { class: 'batch-id', title: id }, id), r.fileName, r.metadata),
-      el('td', {}, r.status),
+      el('td', {}, r.status, r.problems),
       el('td', {}, r.endpoint, r.model),
       el('td', { class: 'nowrap' }, r.created),
       el('td', { class: 'progress-col' }, r.progress, r.percent, r.counts),
@@ -512,6 +625,11 @@
         () => undefined,
       );
     }
+    r.problems.replaceChildren(...b.errors.map(errorItem));
+    if (b.errors_total > b.errors.length) {
+      r.problems.append(el('li', { class: 'muted' }, `… ${num(b.errors_total - b.errors.length)} more`));
+    }
+    r.problems.hidden = b.errors.length === 0;
     r.metadata.replaceChildren(
       ...Object.entries(b.metadata || {}).map(([k, v]) =>
         el('span', { class: 'chip', title: `${k}: ${v}` }, `${k}: ${v}`),
@@ -519,7 +637,9 @@
     );
     r.endpoint.textContent = b.endpoint;
     r.model.textContent = b.model || '';
-    r.created.textContent = localDateTime(b.created_at);
+    // A long name is cut with an ellipsis (CSS); the whole of it shows on hover.
+    r.model.setAttribute('title', b.model || '');
+    r.created.textContent = dateTime(b.created_at);
     r.created.setAttribute('title', b.created_at);
     const percent = Math.max(0, Math.min(100, Math.floor(Number(b.percent) || 0)));
     r.progress.value = percent;
@@ -529,7 +649,9 @@
         ? `${percent}%`
         : `${percent}% · ETA ${duration(b.eta_seconds)}`;
     const c = b.request_counts;
-    r.counts.textContent = `${num(c.completed)} ok · ${num(c.failed)} failed · ${num(c.total)} total`;
+    // OpenAI's request_counts.failed also holds the lines a stopped batch never ran; the label says so.
+    const failedLabel = STOPPED.has(b.status) ? 'failed or not run' : 'failed';
+    r.counts.textContent = `${num(c.completed)} ok · ${num(c.failed)} ${failedLabel} · ${num(c.total)} total`;
     r.tokens.textContent = num(b.usage.total_tokens);
     r.tokens.setAttribute('title', `${num(b.usage.input_tokens)} in · ${num(b.usage.output_tokens)} out`);
     r.duration.textContent =
@@ -543,6 +665,12 @@
     if (temporal) r.temporal.setAttribute('href', temporal);
     r.cancel.hidden = !CANCELLABLE.has(b.status);
     r.tr.classList.toggle('finished', TERMINAL.has(b.status));
+  }
+
+  /** One of a batch's errors, "line 3: message", the code on hover. */
+  function errorItem(e) {
+    const where = e.line === null || e.line === undefined ? '' : `line ${e.line}: `;
+    return el('li', { title: e.code }, el('strong', {}, where), e.message);
   }
 
   function dropRow(id) {
@@ -574,7 +702,11 @@
       previous = r.tr;
     }
     for (const id of [...state.rows.keys()]) if (!seen.has(id)) dropRow(id);
-    $('no-batches').hidden = list.data.length > 0;
+    // A tenant without a single batch gets the first steps instead of an empty table.
+    const none = list.data.length === 0;
+    const newTenant = none && !state.status && state.cursors.length === 0;
+    $('getting-started').hidden = !newTenant;
+    $('no-batches').hidden = !none || newTenant;
     $('prev-page').disabled = state.cursors.length === 0;
     $('next-page').disabled = !list.has_more;
     $('next-page').dataset.after = list.last_id || '';
@@ -628,9 +760,32 @@
   });
   $('signout').addEventListener('click', () => signOut());
   $('refresh').addEventListener('click', () => void refresh());
+  $('range').append(...RANGES.map((r) => el('option', { value: r.name }, `last ${r.name}`)));
+  $('range').addEventListener('change', () => {
+    state.range = $('range').value;
+    void refresh();
+  });
+  $('local-time').addEventListener('change', () => switchZone($('local-time').checked));
   $('auto-refresh').addEventListener('change', () => {
     if ($('auto-refresh').checked) void refresh();
   });
+  {
+    const base = `${window.location.origin}/v1`;
+    $('start-cli').textContent = [
+      'make install-cli                  # once, in the checkout: puts besh on your PATH',
+      'export BESH_API_KEY=sk-...        # the key you signed in with',
+      `export BESH_BASE_URL=${base}`,
+      'besh submit examples/chat-completions.jsonl --endpoint /v1/chat/completions --wait',
+    ].join('\n');
+    $('start-sdk').textContent = [
+      'from openai import OpenAI',
+      '',
+      `client = OpenAI(base_url="${base}", api_key="sk-...")`,
+      'f = client.files.create(file=open("examples/chat-completions.jsonl", "rb"), purpose="batch")',
+      'b = client.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")',
+      'print(b.id, b.status)',
+    ].join('\n');
+  }
   $('status-filter').append(...STATUSES.map((status) => el('option', { value: status }, status)));
   $('status-filter').addEventListener('change', () => {
     state.status = $('status-filter').value;

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { BATCH_STATUSES, isBatchStatus, TERMINAL_STATUSES } from '../../src/batches/lifecycle';
-import type { Batch } from '../../src/shared/openai';
+import type { Batch, BatchError } from '../../src/shared/openai';
 import { BUCKET_SECONDS, type StatColumn } from '../../src/stats/columns';
 import type { AuthState } from '../auth';
 import type { AppDeps } from '../deps';
@@ -8,6 +8,22 @@ import { badRequest } from '../errors';
 import { listBody, parseLimit, queryString } from '../query';
 
 const iso = (unix: number | null) => (unix === null ? null : new Date(unix * 1000).toISOString());
+/** The time ranges the charts and cards cover; the default is the last day. */
+const RANGES = { '1h': 3600, '6h': 6 * 3600, '24h': 24 * 3600, '7d': 7 * 24 * 3600 } as const;
+type Range = keyof typeof RANGES;
+
+function parseRange(value: unknown): Range {
+  if (value === undefined) return '24h';
+  if (typeof value === 'string' && Object.hasOwn(RANGES, value)) return value as Range;
+  throw badRequest(
+    `Invalid 'range': expected one of ${Object.keys(RANGES).join(', ')}.`,
+    'range',
+    'invalid_value',
+  );
+}
+
+/** A failed batch shows why in its row; the whole list stays on the batch object. */
+const FIRST_ERRORS = 5;
 
 /** A batch as the dashboard shows it: the OpenAI object plus progress, ETA, timing and its Temporal UI link. */
 export interface BatchView {
@@ -19,6 +35,9 @@ export interface BatchView {
   output_file_id: string | null;
   error_file_id: string | null;
   metadata: Record<string, string> | null;
+  /** The batch's first errors (validation or failure reasons), with their input line numbers. */
+  errors: BatchError[];
+  errors_total: number;
   request_counts: Batch['request_counts'];
   usage: { input_tokens: number; output_tokens: number; total_tokens: number };
   percent: number;
@@ -53,6 +72,8 @@ function toView(b: Batch, temporalUrl: string, now: number): BatchView {
     output_file_id: b.output_file_id,
     error_file_id: b.error_file_id,
     metadata: b.metadata,
+    errors: (b.errors?.data ?? []).slice(0, FIRST_ERRORS),
+    errors_total: b.errors?.data.length ?? 0,
     request_counts: b.request_counts,
     usage: {
       input_tokens: b.usage.input_tokens,
@@ -84,9 +105,15 @@ export function dashboardRouter({
   const temporalUrl = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}`;
   const router = new Router<AuthState>({ prefix: '/dashboard' });
   const nowSeconds = () => Math.floor(Date.now() / 1000);
+  /** The buckets of the range the query asks for. */
+  const buckets = async (ctx: { state: AuthState; query: Record<string, unknown> }, now = nowSeconds()) => {
+    const range = parseRange(ctx.query.range);
+    return { range, all: await stats.recent(ctx.state.principal.tenantId, now, RANGES[range]) };
+  };
 
   router.get('/throughput', async (ctx) => {
-    const data = (await stats.lastDay(ctx.state.principal.tenantId, nowSeconds())).map((b) => ({
+    const { range, all } = await buckets(ctx);
+    const data = all.map((b) => ({
       start: iso(b.start),
       requests_succeeded: b.get('requests_succeeded'),
       requests_failed: b.get('requests_failed'),
@@ -96,22 +123,23 @@ export function dashboardRouter({
         ? Math.round(b.get('latency_ms_sum') / b.get('latency_count'))
         : null,
     }));
-    ctx.body = { object: 'dashboard.throughput', bucket_seconds: BUCKET_SECONDS, data };
+    ctx.body = { object: 'dashboard.throughput', range, bucket_seconds: BUCKET_SECONDS, data };
   });
 
   router.get('/uploads', async (ctx) => {
-    const data = (await stats.lastDay(ctx.state.principal.tenantId, nowSeconds())).map((b) => ({
+    const { range, all } = await buckets(ctx);
+    const data = all.map((b) => ({
       start: iso(b.start),
       uploads: b.get('uploads'),
       bytes: b.get('upload_bytes'),
     }));
-    ctx.body = { object: 'dashboard.uploads', bucket_seconds: BUCKET_SECONDS, data };
+    ctx.body = { object: 'dashboard.uploads', range, bucket_seconds: BUCKET_SECONDS, data };
   });
 
   router.get('/summary', async (ctx) => {
     const owner = ctx.state.principal.tenantId;
     const now = nowSeconds();
-    const all = await stats.lastDay(owner, now);
+    const { range, all } = await buckets(ctx, now);
     const sum = (c: StatColumn) => all.reduce((t, b) => t + b.get(c), 0);
     const finished = Object.fromEntries(
       TERMINAL_STATUSES.map((s) => [s, sum(`batches_${s}` as StatColumn)]),
@@ -122,6 +150,7 @@ export function dashboardRouter({
     const { files: storedFiles, bytes: storedBytes } = await files.storageUsage(owner);
     ctx.body = {
       object: 'dashboard.summary',
+      range,
       since: iso(all[0].start),
       until: iso(now),
       batches: {

@@ -14,8 +14,13 @@ export class StatsService {
   constructor(private readonly db: DataSource) {}
 
   /** The owner's buckets of the last 24 hours up to `now` (unix seconds), oldest first, empty ones filled in. */
-  async lastDay(owner: string, now: number): Promise<Bucket[]> {
-    const since = bucketOf(now) - DAY + BUCKET_SECONDS;
+  lastDay(owner: string, now: number): Promise<Bucket[]> {
+    return this.recent(owner, now, DAY);
+  }
+
+  /** The owner's buckets of the last `seconds` (a multiple of the bucket) up to `now`, oldest first, filled in. */
+  async recent(owner: string, now: number, seconds: number): Promise<Bucket[]> {
+    const since = bucketOf(now) - seconds + BUCKET_SECONDS;
     const rows: Array<Record<string, string | number>> = await this.db
       .createQueryBuilder()
       .select(['bucket_start', ...STAT_COLUMNS])
@@ -23,7 +28,7 @@ export class StatsService {
       .where('owner = :owner AND bucket_start >= :since', { owner, since })
       .getRawMany();
     const byStart = new Map(rows.map((r) => [Number(r.bucket_start), r]));
-    return Array.from({ length: DAY / BUCKET_SECONDS }, (_, i) => {
+    return Array.from({ length: seconds / BUCKET_SECONDS }, (_, i) => {
       const start = since + i * BUCKET_SECONDS;
       const r = byStart.get(start);
       return { start, get: (c: StatColumn) => Number(r?.[c] ?? 0) };

@@ -18,6 +18,7 @@ describe('Dashboard JSON, stats buckets and metrics', function () {
   this.timeout(120_000);
   let s: Stack;
   let completedId: string;
+  let failedId: string;
   const get = async <T>(path: string, key = s.keyA): Promise<T> => {
     const res = await fetch(`${s.baseURL}${path}`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(res.status, 200, await res.clone().text());
@@ -34,8 +35,13 @@ describe('Dashboard JSON, stats buckets and metrics', function () {
     for (const i of [3, 7]) delete input[i].body.messages;
     const ok = await createBatch(s.openai, toJsonl(input));
     completedId = (await waitForBatch(s.openai, ok.id)).id;
-    const bad = await createBatch(s.openai, toJsonl([{ ...batchLines(1)[0], method: 'GET' }]));
-    await waitForBatch(s.openai, bad.id);
+    // Line 2 uses a method the batch API refuses, line 3 another endpoint.
+    const [good, wrongMethod, wrongUrl] = batchLines(3);
+    const bad = await createBatch(
+      s.openai,
+      toJsonl([good, { ...wrongMethod, method: 'GET' }, { ...wrongUrl, url: '/v1/embeddings' }]),
+    );
+    failedId = (await waitForBatch(s.openai, bad.id)).id;
   });
   after(async () => s?.close());
 
@@ -55,6 +61,40 @@ describe('Dashboard JSON, stats buckets and metrics', function () {
       u.data.reduce((a, b) => a + b.uploads, 0),
       2,
     );
+  });
+
+  it('covers a range of 1 h, 6 h, 24 h or 7 d, in 15-minute buckets ending now', async () => {
+    for (const [range, buckets] of [
+      ['1h', 4],
+      ['6h', 24],
+      ['24h', 96],
+      ['7d', 672],
+    ] as const) {
+      const t = await get<{ range: string; data: Array<{ start: string; requests_succeeded: number }> }>(
+        `/dashboard/throughput?range=${range}`,
+      );
+      assert.equal(t.range, range);
+      assert.equal(t.data.length, buckets, range);
+      const last = Date.parse(t.data[buckets - 1].start);
+      assert.ok(last <= Date.now() && Date.now() - last < 900_000, range);
+      // Every batch of this test ran in the last hour, so each range holds all of it.
+      assert.equal(
+        t.data.reduce((a, b) => a + b.requests_succeeded, 0),
+        28,
+        range,
+      );
+      const u = await get<{ range: string; data: unknown[] }>(`/dashboard/uploads?range=${range}`);
+      assert.deepEqual([u.range, u.data.length], [range, buckets]);
+      const sum = await get<Summary & { range: string }>(`/dashboard/summary?range=${range}`);
+      assert.deepEqual([sum.range, sum.requests.succeeded, sum.batches.created], [range, 28, 2]);
+    }
+    assert.equal((await get<{ range: string }>('/dashboard/summary')).range, '24h');
+    const bad = await fetch(`${s.baseURL}/dashboard/throughput?range=2h`, {
+      headers: { authorization: `Bearer ${s.keyA}` },
+    });
+    assert.equal(bad.status, 400);
+    const body = (await bad.json()) as { error: { param: string; code: string } };
+    assert.deepEqual([body.error.param, body.error.code], ['range', 'invalid_value']);
   });
 
   it('summarises the last 24 h', async () => {
@@ -92,6 +132,20 @@ describe('Dashboard JSON, stats buckets and metrics', function () {
       headers: { authorization: `Bearer ${s.keyA}` },
     });
     assert.equal(bad.status, 400);
+  });
+
+  it("gives a failed batch's first errors with their line numbers", async () => {
+    const view = await get<{ status: string; errors: Array<{ line: number | null }>; errors_total: number }>(
+      `/dashboard/batches/${failedId}`,
+    );
+    assert.equal(view.status, 'failed');
+    assert.deepEqual(
+      view.errors.map((e) => e.line),
+      [2, 3],
+    );
+    assert.equal(view.errors_total, 2);
+    const ok = await get<{ errors: unknown[]; errors_total: number }>(`/dashboard/batches/${completedId}`);
+    assert.deepEqual([ok.errors, ok.errors_total], [[], 0]);
   });
 
   it('never counts twice: retried progress writes, final statuses and events', async () => {

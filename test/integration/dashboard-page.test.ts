@@ -4,7 +4,8 @@ import path from 'node:path';
 import { toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { batchLines, toJsonl, waitForBatch } from '../support/batches';
+import { projectRoot } from '../../src/paths';
+import { batchLines, createBatch, toJsonl, waitForBatch } from '../support/batches';
 import { testOutputDir } from '../support/global';
 import { startStack, type Stack } from '../support/stack';
 
@@ -16,14 +17,20 @@ const XSS_METADATA = '<img src=x onerror=alert(1)>';
 const XSS_FILENAME = 'q3 <script>alert(2)<script>.jsonl';
 
 interface ChartMirror {
+  range: string;
   labels: string[];
+  ticks: string[];
   starts: string[];
   datasets: Array<{ label: string; data: number[] }>;
 }
 type Charts = { throughput: ChartMirror; uploads: ChartMirror };
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-// ICU versions differ in which space they put before AM/PM; the test compares words, not space kinds.
+// "2026-12-01 14:05:09": the one format the page shows times in (Sweden's locale writes exactly that).
+const isoUtc = (unix: number) => new Date(unix * 1000).toISOString().replace('T', ' ').slice(0, 19);
+const isoIn = (zone: string, time: number | string) =>
+  new Date(time).toLocaleString('sv-SE', { timeZone: zone });
+// Text as a reader sees it: markup line breaks and indentation are one space.
 const spaces = (s: string | null) => (s ?? '').replace(/\s+/g, ' ').trim();
 
 /** Polls until `check` returns a truthy value. */
@@ -45,6 +52,7 @@ describe('Dashboard page in a real browser (Chromium)', function () {
   let page: Page;
   let completed: Batch;
   let toDelete: Batch;
+  let failed: Batch;
   let uploadedBytes: number;
   const dialogs: string[] = [];
   const hosts = new Set<string>();
@@ -98,7 +106,29 @@ describe('Dashboard page in a real browser (Chromium)', function () {
     });
     toDelete = await waitForBatch(s.openai, second.id);
     assert.equal(toDelete.status, 'completed');
-    uploadedBytes = file.bytes + small.bytes;
+    // A batch that fails validation: line 2 uses GET, line 3 another endpoint.
+    const [good, wrongMethod, wrongUrl] = batchLines(3);
+    const invalid = await s.openai.files.create({
+      file: await toFile(
+        Buffer.from(
+          toJsonl([good, { ...wrongMethod, method: 'GET' }, { ...wrongUrl, url: '/v1/embeddings' }]),
+        ),
+        'invalid.jsonl',
+      ),
+      purpose: 'batch',
+    });
+    failed = await waitForBatch(
+      s.openai,
+      (
+        await s.openai.batches.create({
+          input_file_id: invalid.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        })
+      ).id,
+    );
+    assert.equal(failed.status, 'failed');
+    uploadedBytes = file.bytes + small.bytes + invalid.bytes;
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -164,12 +194,26 @@ describe('Dashboard page in a real browser (Chromium)', function () {
     assert.equal(await page.evaluate('typeof window.Chart'), 'function', 'Chart.js loaded from this origin');
   });
 
-  it('shows the 24 h cards and charts with what the batches did, in local time', async () => {
-    assert.equal(await cardValue('card-created'), '2');
+  it('shows the cards and charts over the smallest range that holds the data, times in UTC', async () => {
+    // Every batch ran in the last minutes: the last hour holds them all.
+    assert.equal(await page.getByTestId('range').inputValue(), '1h');
+    assert.equal(await cardValue('card-created'), '3');
     assert.equal(await cardValue('card-completed'), '2');
+    assert.equal(await cardValue('card-failed'), '1');
     assert.equal(await cardValue('card-requests'), '45');
     assert.equal(Number(await cardValue('card-error-rate')), 2 / 45);
     assert.equal(spaces(await page.getByTestId('card-error-rate').locator('.value').textContent()), '4.4%');
+    assert.equal(
+      await page.getByTestId('card-error-rate').locator('.sub').textContent(),
+      '2 failed of 45 answered',
+    );
+    assert.equal(
+      await page.getByTestId('card-requests').locator('.sub').textContent(),
+      '43 succeeded · 2 failed',
+    );
+    const legend = (await page.getByTestId('legend').textContent()) ?? '';
+    assert.match(spaces(legend), /Requests succeeded · failed lines the model server answered/);
+    assert.match(spaces(legend), /“failed or not run” is OpenAI’s request_counts\.failed/);
     const tokens = usage(completed).total_tokens + usage(toDelete).total_tokens;
     assert.ok(tokens > 0);
     assert.equal(Number(await cardValue('card-tokens')), tokens);
@@ -181,7 +225,8 @@ describe('Dashboard page in a real browser (Chromium)', function () {
       return d.data;
     };
     const t = charts.throughput;
-    assert.equal(t.labels.length, 96);
+    assert.equal(t.range, '1h');
+    assert.equal(t.labels.length, 4);
     assert.equal(sum(series(t, 'Requests succeeded')), 43);
     assert.equal(sum(series(t, 'Requests failed')), 2);
     assert.equal(
@@ -192,20 +237,18 @@ describe('Dashboard page in a real browser (Chromium)', function () {
       sum(series(t, 'Output tokens')),
       usage(completed).output_tokens + usage(toDelete).output_tokens,
     );
-    assert.equal(sum(series(charts.uploads, 'Files uploaded')), 2);
+    assert.equal(sum(series(charts.uploads, 'Files uploaded')), 3);
     assert.equal(sum(series(charts.uploads, 'Bytes uploaded')), uploadedBytes);
 
-    // Labels are the buckets' UTC starts shown in the viewer's timezone; the last bucket is the current one.
-    const last = Date.parse(t.starts[95]);
-    assert.ok(Date.now() - last < 900_000 && last <= Date.now(), t.starts[95]);
-    t.starts.forEach((start, i) => {
-      const expected = new Date(start).toLocaleTimeString('en-US', {
-        timeZone: TZ,
-        hour: '2-digit',
-        minute: '2-digit',
-      });
-      assert.equal(spaces(t.labels[i]), spaces(expected));
-    });
+    // Labels are the buckets' starts in UTC, as the header says, 24 h; the last bucket is the current one.
+    assert.equal(await page.getByTestId('timezone').textContent(), 'UTC');
+    const last = Date.parse(t.starts[3]);
+    assert.ok(Date.now() - last < 900_000 && last <= Date.now(), t.starts[3]);
+    assert.deepEqual(t.ticks, t.labels, 'an hour has a tick every quarter');
+    assert.deepEqual(
+      t.labels,
+      t.starts.map((start) => start.slice(11, 16)),
+    );
     for (const id of ['chart-throughput', 'chart-uploads']) {
       const box = await page.getByTestId(id).boundingBox();
       assert.ok(box && box.width > 200 && box.height > 100, `${id} is drawn`);
@@ -219,8 +262,7 @@ describe('Dashboard page in a real browser (Chromium)', function () {
     assert.match((await r.getByTestId('status').getAttribute('class')) ?? '', /\bstatus-completed\b/);
     assert.equal(await r.getByTestId('percent').textContent(), '100%');
     assert.equal(await r.getByTestId('counts').textContent(), '38 ok · 2 failed · 40 total');
-    const created = new Date(completed.created_at * 1000).toLocaleString('en-US', { timeZone: TZ });
-    assert.equal(spaces(await r.locator('td').nth(3).textContent()), spaces(created));
+    assert.equal(await r.locator('td').nth(3).textContent(), isoUtc(completed.created_at));
 
     // The stored XSS of the original: hostile metadata and file names show up as text and create no element.
     await until('the input file name', async () => ((await r.textContent()) ?? '').includes(XSS_FILENAME));
@@ -258,6 +300,85 @@ describe('Dashboard page in a real browser (Chromium)', function () {
     );
   });
 
+  it("switches every time to the viewer's zone, in the same format", async () => {
+    const r = row(completed.id);
+    await page.getByTestId('local-time').check();
+    await until('times in Berlin', async () => (await page.getByTestId('timezone').textContent()) === TZ);
+    await until(
+      'the created time in Berlin',
+      async () => (await r.locator('td').nth(3).textContent()) === isoIn(TZ, completed.created_at * 1000),
+    );
+    const throughput = async () => (await page.evaluate<Charts>('window.__charts')).throughput;
+    await until('Berlin chart labels', async () => {
+      const c = await throughput();
+      return c.labels[0] !== c.starts[0].slice(11, 16);
+    });
+    const t = await throughput();
+    assert.deepEqual(
+      t.labels,
+      t.starts.map((start) => isoIn(TZ, start).slice(11, 16)),
+    );
+    assert.match((await page.getByTestId('updated').textContent()) ?? '', /^Updated \d\d:\d\d:\d\d$/);
+    await page.screenshot({ path: path.join(testOutputDir, 'dashboard-local-time.png') });
+    await page.getByTestId('local-time').uncheck();
+    await until(
+      'times in UTC',
+      async () => (await r.locator('td').nth(3).textContent()) === isoUtc(completed.created_at),
+    );
+  });
+
+  it('offers 6 h, 24 h and 7 d, with ticks on round hours', async () => {
+    const throughput = async () => (await page.evaluate<Charts>('window.__charts')).throughput;
+    const show = async (range: string) => {
+      await page.getByTestId('range').selectOption(range);
+      await until(`the ${range} chart`, async () => (await throughput()).range === range);
+      return throughput();
+    };
+    const h24 = await show('24h');
+    assert.equal(h24.labels.length, 96);
+    assert.equal(sum(h24.datasets.find((d) => d.label === 'Requests succeeded')!.data), 43);
+    // Every 3 hours on the hour, in the zone the header names (UTC): 8 ticks in a day.
+    assert.deepEqual(
+      h24.ticks,
+      h24.starts
+        .map((x) => x.slice(11, 16))
+        .filter((hm) => hm.endsWith(':00') && Number(hm.slice(0, 2)) % 3 === 0),
+    );
+    assert.equal(h24.ticks.length, 8);
+    await page.screenshot({ path: path.join(testOutputDir, 'dashboard-range-24h.png') });
+    const d7 = await show('7d');
+    assert.equal(d7.labels.length, 672);
+    // One tick a day, at midnight, labelled with the day.
+    assert.deepEqual(
+      d7.ticks,
+      d7.starts.filter((x) => x.slice(11, 16) === '00:00').map((x) => `${x.slice(5, 10)} 00:00`),
+    );
+    assert.ok(d7.ticks.length >= 6, d7.ticks.join());
+    assert.equal(await cardValue('card-requests'), '45', 'the cards cover the same range');
+    const h6 = await show('6h');
+    assert.equal(h6.labels.length, 24);
+    assert.ok(h6.ticks.length >= 5 && h6.ticks.every((x) => x.endsWith(':00')), h6.ticks.join());
+    const h1 = await show('1h');
+    assert.equal(h1.labels.length, 4);
+    await page.screenshot({ path: path.join(testOutputDir, 'dashboard-range-1h.png') });
+  });
+
+  it("shows a failed batch's first errors with their line numbers", async () => {
+    const r = row(failed.id);
+    await r.waitFor();
+    assert.equal(await r.getByTestId('status').textContent(), 'failed');
+    const errors = r.getByTestId('batch-errors').locator('li');
+    assert.deepEqual(
+      (await errors.allTextContents()).map((t) => t.split(':')[0]),
+      ['line 2', 'line 3'],
+    );
+    assert.equal(await errors.first().textContent(), "line 2: The method must be 'POST'.");
+    assert.equal(await errors.first().getAttribute('title'), 'invalid_method');
+    assert.ok(await r.getByTestId('batch-errors').isVisible());
+    assert.equal(await row(completed.id).getByTestId('batch-errors').isVisible(), false);
+    await r.screenshot({ path: path.join(testOutputDir, 'dashboard-failed-batch.png') });
+  });
+
   it('cancels a running batch and deletes another through the buttons', async () => {
     const file = await s.openai.files.create({
       file: await toFile(Buffer.from(toJsonl(batchLines(1200))), 'slow.jsonl'),
@@ -292,6 +413,14 @@ describe('Dashboard page in a real browser (Chromium)', function () {
       'the cancelled badge',
       async () => (await r.getByTestId('status').textContent()) === 'cancelled',
     );
+    // Its unrun lines are in request_counts.failed, and the row says so; the cards count only answered ones.
+    const c = cancelled.request_counts!;
+    await until(
+      'the cancelled counts',
+      async () =>
+        (await r.getByTestId('counts').textContent()) ===
+        `${c.completed.toLocaleString('en-US')} ok · ${c.failed.toLocaleString('en-US')} failed or not run · 1,200 total`,
+    );
 
     await page.getByTestId(`delete-${toDelete.id}`).click();
     await row(toDelete.id).waitFor({ state: 'detached' });
@@ -309,6 +438,81 @@ describe('Dashboard page in a real browser (Chromium)', function () {
     assert.match(dialogs[1], new RegExp(`Delete batch ${toDelete.id}`));
     assert.equal(await page.getByTestId('error-banner').isVisible(), false);
     await page.screenshot({ path: path.join(testOutputDir, 'dashboard.png'), fullPage: true });
+  });
+
+  it('never rounds failures away in the error rate', async () => {
+    // The summary of a tenant with 3 failures in 15,953 answers, which the old page showed as "0.0%".
+    const p = await page.context().newPage();
+    await p.route(/\/v1\/dashboard\/summary(\?|$)/, async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as { requests: Record<string, number> };
+      body.requests = { succeeded: 15_950, failed: 3, error_rate: 3 / 15_953 };
+      await route.fulfill({ response: res, json: body });
+    });
+    await p.goto(`${origin}/`);
+    await p.getByTestId('signin-key').fill(s.keyA);
+    await p.getByTestId('signin-submit').click();
+    const card = p.getByTestId('card-error-rate');
+    await until('the error rate', async () => (await card.locator('.value').textContent()) === '0.02%');
+    assert.equal(await card.locator('.sub').textContent(), '3 failed of 15,953 answered');
+    await p.close();
+  });
+
+  it('shows a new tenant what to run first, then its batch with a long model name cut short', async () => {
+    const p = await page.context().newPage();
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    await p.goto(`${origin}/`);
+    await p.getByTestId('signin-key').fill(s.keyB);
+    await p.getByTestId('signin-submit').click();
+    await p.getByTestId('empty-state').waitFor();
+    assert.equal(await p.getByTestId('range').inputValue(), '1h', 'no data: the smallest range');
+    const cli = (await p.getByTestId('start-cli').textContent()) ?? '';
+    const sdk = (await p.getByTestId('start-sdk').textContent()) ?? '';
+    assert.match(
+      cli,
+      /^besh submit examples\/chat-completions\.jsonl --endpoint \/v1\/chat\/completions --wait$/m,
+    );
+    assert.match(cli, new RegExp(`^export BESH_BASE_URL=${origin}/v1$`, 'm'));
+    assert.ok(sdk.includes(`OpenAI(base_url="${origin}/v1", api_key="sk-...")`), sdk);
+    assert.match(sdk, /open\("examples\/chat-completions\.jsonl", "rb"\)/);
+    assert.ok(fs.existsSync(path.join(projectRoot, 'examples', 'chat-completions.jsonl')));
+    assert.ok(
+      !((await p.textContent('body')) ?? '').includes(s.keyB),
+      'the key is not written into the page',
+    );
+    assert.equal(await p.locator('#no-batches').isVisible(), false);
+    await p.screenshot({ path: path.join(testOutputDir, 'dashboard-empty.png'), fullPage: true });
+
+    // Its first batch names a model of the longest length the API accepts.
+    const model = `acme/${'a-very-long-fine-tuned-model-name-'.repeat(8)}`.slice(0, 256);
+    const b = await waitForBatch(
+      s.openaiB,
+      (await createBatch(s.openaiB, toJsonl(batchLines(2, undefined, model)))).id,
+    );
+    assert.equal(b.status, 'completed');
+    const r = p.getByTestId(`batch-row-${b.id}`);
+    await r.waitFor({ timeout: 15_000 });
+    assert.equal(await p.getByTestId('empty-state').isVisible(), false);
+    const name = r.getByTestId('model');
+    assert.equal(await name.textContent(), model);
+    assert.equal(await name.getAttribute('title'), model, 'the whole name on hover');
+    const { clientWidth, scrollWidth } = await name.evaluate((n) => ({
+      clientWidth: n.clientWidth,
+      scrollWidth: n.scrollWidth,
+    }));
+    assert.ok(
+      clientWidth < scrollWidth && clientWidth < 300,
+      `cut short: ${clientWidth} of ${scrollWidth} px`,
+    );
+    // Every action button is on screen, without scrolling the table.
+    const viewport = p.viewportSize()!;
+    for (const id of [`download-output-${b.id}`, `temporal-${b.id}`, `delete-${b.id}`]) {
+      const box = await p.getByTestId(id).boundingBox();
+      assert.ok(box && box.x >= 0 && box.x + box.width <= viewport.width, `${id} at ${JSON.stringify(box)}`);
+    }
+    await name.hover();
+    await p.screenshot({ path: path.join(testOutputDir, 'dashboard-long-model.png') });
+    await p.close();
   });
 
   it('talked to nobody but its own origin, ran no injected code, and signs out', async () => {
