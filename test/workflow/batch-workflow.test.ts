@@ -44,6 +44,15 @@ describe('batch workflow (fake activities)', function () {
       return { result: await handle.result(), history: await handle.fetchHistory() };
     });
 
+  /** Runs the batch's workflow, cancels it with the update once `ready` resolves, and runs it to its end. */
+  const cancelToEnd = (activities: Activities, batchId: string, ready: () => Promise<unknown>) =>
+    withWorker(tb, activities, async (q) => {
+      const handle = await start(q, batchId);
+      await ready();
+      const answer = await handle.executeUpdate(cancelUpdate);
+      return { answer, result: await handle.result(), history: await handle.fetchHistory() };
+    });
+
   const statuses = (fake: FakeActivities) => fake.calls.setStatus.map((c) => c.status);
   const startedChunks = (fake: FakeActivities) =>
     fake.calls.processChunk.map((c) => c.chunk.index).sort((a, b) => a - b);
@@ -113,11 +122,8 @@ describe('batch workflow (fake activities)', function () {
     const store = new FakeBatchStore(0); // no slot ever frees
     const fake = fakeActivities(store);
     const batchId = newBatch(store);
-    const { answer, result, history } = await withWorker(tb, fake.activities, async (q) => {
-      const handle = await start(q, batchId);
+    const { answer, result, history } = await cancelToEnd(fake.activities, batchId, async () => {
       await until('admission to be retried', () => fake.calls.admitBatch.length >= 2);
-      const answer = await handle.executeUpdate(cancelUpdate);
-      return { answer, result: await handle.result(), history: await handle.fetchHistory() };
     });
 
     assert.equal(answer, 'cancelling');
@@ -160,11 +166,8 @@ describe('batch workflow (fake activities)', function () {
     const store = new FakeBatchStore(1);
     const fake = midRunFakes(store);
     const batchId = newBatch(store);
-    const { answer, result, history } = await withWorker(tb, fake.activities, async (q) => {
-      const handle = await start(q, batchId);
+    const { answer, result, history } = await cancelToEnd(fake.activities, batchId, async () => {
       await whileChunksRun(fake);
-      const answer = await handle.executeUpdate(cancelUpdate);
-      return { answer, result: await handle.result(), history: await handle.fetchHistory() };
     });
 
     assert.equal(answer, 'cancelling');
