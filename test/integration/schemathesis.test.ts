@@ -70,7 +70,8 @@ describe('schemathesis against the running API', function () {
     // From its first report section on: failures, warnings and the summary (operations, test cases, failures and
     // the seed that reproduces them).
     const report = output.search(/^=+ (FAILURES|WARNINGS|SUMMARY) =+$/m);
-    console.log(report === -1 ? output : output.slice(report));
+    // Indented, so its pytest-style closing line is not read as the test run's own.
+    console.log((report === -1 ? output : output.slice(report)).replace(/^/gm, '      '));
     assert.equal(code, 0, 'schemathesis failed (report above)');
   });
 });
