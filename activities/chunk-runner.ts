@@ -3,8 +3,8 @@ import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/comm
 import { setMaxListeners } from 'node:events';
 import type { ChunkResult, ProcessChunkInput } from '../src/contract/batch-workflow';
 import { readLines } from '../src/files/line-reader';
-import { ChunkPartWriter, scanChunkParts, type PartTally } from './chunk-parts';
 import { loadChunkProgress, saveChunkProgress } from './chunk-progress';
+import { resumeChunk, type PartTally, type SegmentWriter } from './chunk-segments';
 import type { ActivityDeps } from './deps';
 import { errorLine, responseLine, usageOf } from './result-lines';
 import type { UpstreamOutcome } from './upstream';
@@ -20,13 +20,13 @@ type Latency = { latencyMsSum: number; latencyCount: number };
 
 /**
  * Runs one chunk of a batch in four steps:
- * - resume: the part files are the checkpoint; every custom_id in them is answered and skipped;
+ * - resume: the chunk's stored segments are the checkpoint; every custom_id in them is answered and skipped;
  * - dispatch: read the chunk's lines and send each unanswered request, at most MAX_WORKERS at a time per worker
  *   (the FairLimiter shares them fairly between batches);
- * - settle: write each answer to a part file, and count it once it is on disk;
+ * - settle: write each answer into the next segment, and count it once that is stored;
  * - drain: when the worker shuts down, start nothing new, let the requests in flight finish, and hand the rest
  *   of the chunk to another worker.
- * A kill -9 costs only the requests that were in flight; a cancel aborts them.
+ * A kill -9 costs only the requests that were in flight and the answers not yet stored; a cancel aborts them.
  */
 export class ChunkRunner {
   /** Temporal's cancellation of this attempt. */
@@ -48,7 +48,7 @@ export class ChunkRunner {
     private readonly ctx: Context,
     private readonly tally: PartTally,
     private readonly latency: Latency,
-    private readonly writer: ChunkPartWriter,
+    private readonly writer: SegmentWriter,
   ) {
     this.cancelled = ctx.cancellationSignal;
     this.halted = deps.stops.watch(input.batchId);
@@ -58,32 +58,39 @@ export class ChunkRunner {
     setMaxListeners(0, this.signal, this.stopStarting, deps.draining);
   }
 
-  /** Resume: tallies the part files (trimming a line a killed worker left torn) and opens them for appending. */
+  /** Resume: tallies the chunk's segments, wherever the attempt before ran, and writes on after them. */
   static async resume(deps: ActivityDeps, input: ProcessChunkInput, ctx: Context): Promise<ChunkRunner> {
     const { batchId, chunk } = input;
-    const tally = await scanChunkParts(deps.partsRoot, batchId, chunk.index);
-    // Latency cannot be recovered from the part files, so a resumed attempt carries on from the saved sums.
+    const { tally, writer } = await resumeChunk(
+      deps.parts,
+      batchId,
+      chunk.index,
+      deps.config.checkpointFlushMs,
+    );
+    // Latency cannot be recovered from the segments, so a resumed attempt carries on from the saved sums.
     const saved = await loadChunkProgress(deps.db, batchId, chunk.index);
     const latency = { latencyMsSum: saved?.latencyMsSum ?? 0, latencyCount: saved?.latencyCount ?? 0 };
-    const writer = await ChunkPartWriter.open(deps.partsRoot, batchId, chunk.index);
     return new ChunkRunner(deps, input, ctx, tally, latency, writer);
   }
 
   async run(): Promise<ChunkResult> {
     // One generation can take minutes: heartbeat on a timer too, so cancellation still reaches us. No details:
-    // the part files are the checkpoint.
+    // the segments are the checkpoint.
     const beat = setInterval(
       () => this.ctx.heartbeat(),
       Math.max(200, (this.deps.config.heartbeatTimeoutSeconds * 1000) / 3),
     );
     try {
       this.ctx.heartbeat();
-      const drained = await this.dispatch().finally(() => Promise.all(this.inFlight));
+      const drained = await this.dispatch().finally(() => {
+        this.writer.hurry();
+        return Promise.all(this.inFlight);
+      });
       if (this.signal.aborted) await this.untilCancelled();
       if (this.failure) throw this.failure;
       if (drained) throw workerDraining();
     } catch (err) {
-      // Best effort on the way out: the next attempt recounts from the part files anyway.
+      // Best effort on the way out: the next attempt recounts from the segments anyway.
       await this.saveProgress().catch(() => undefined);
       throw err;
     } finally {
@@ -167,7 +174,7 @@ export class ChunkRunner {
     this.inFlight.add(task);
   }
 
-  /** Settle: writes the answer's line and counts it once the line is on disk. */
+  /** Settle: writes the answer's line and counts it once the line is stored. */
   private async settle(customId: string, outcome: UpstreamOutcome & { latencyMs: number }): Promise<void> {
     const { batchId } = this.input;
     this.latency.latencyMsSum += outcome.latencyMs;

@@ -1,10 +1,10 @@
 import { heartbeat } from '@temporalio/activity';
-import fs from 'node:fs';
 import { In, LessThanOrEqual, Not } from 'typeorm';
 import { BatchEntity, FileEntity } from '../src/db/entities';
 import { isTerminal, UNFINISHED_STATUSES } from '../src/batches/lifecycle';
 import type { CleanupReport } from '../src/contract/batch-workflow';
 import { deleteExpiredIdempotencyKeys } from '../src/services/idempotency';
+import { deleteBatchSegments } from './chunk-segments';
 import type { ActivityDeps } from './deps';
 import { reconcileBatches } from './reconcile-batches';
 
@@ -54,22 +54,42 @@ export function deleteExpiredFilesActivity(deps: ActivityDeps) {
   };
 }
 
-/** Removes part folders of batches that are finished or gone (a crash between finalize and cleanup) and stale temp files. */
+/**
+ * Removes the chunk segments of batches that are finished or gone (a crash between finalize and cleanup) once
+ * none was written for STALE_MS, and stale leftovers of interrupted writes in both stores.
+ */
 export function sweepScratchActivity(deps: ActivityDeps) {
   return async function sweepScratch(): Promise<Pick<CleanupReport, 'orphanedPartDirs' | 'staleTempFiles'>> {
-    const dirs = await fs.promises.readdir(deps.partsRoot).catch(() => [] as string[]);
     let orphanedPartDirs = 0;
-    for (const batchId of dirs) {
-      const stat = await fs.promises.stat(`${deps.partsRoot}/${batchId}`).catch(() => null);
-      if (!stat?.isDirectory() || Date.now() - stat.mtimeMs < STALE_MS) continue;
+    for await (const { batchId, newestMs } of batchesWithSegments(deps)) {
+      if (Date.now() - newestMs < STALE_MS) continue;
       const batch = await deps.db
         .getRepository(BatchEntity)
         .findOne({ select: { status: true }, where: { id: batchId } });
       if (batch && !isTerminal(batch.status)) continue;
-      await fs.promises.rm(`${deps.partsRoot}/${batchId}`, { recursive: true, force: true });
+      await deleteBatchSegments(deps.parts, batchId);
       orphanedPartDirs++;
+      heartbeat(orphanedPartDirs);
     }
-    const staleTempFiles = await deps.blobs.sweepIncomplete(STALE_MS);
+    const staleTempFiles =
+      (await deps.blobs.sweepIncomplete(STALE_MS)) + (await deps.parts.sweepIncomplete(STALE_MS));
     return { orphanedPartDirs, staleTempFiles };
   };
+}
+
+/** Each batch that has segments, with its newest segment's time; keys sort by batch, so one pass groups them. */
+async function* batchesWithSegments(
+  deps: ActivityDeps,
+): AsyncGenerator<{ batchId: string; newestMs: number }> {
+  let current = null as { batchId: string; newestMs: number } | null;
+  for await (const { key, modifiedMs } of deps.parts.list('')) {
+    const batchId = key.slice(0, key.indexOf('.'));
+    if (current?.batchId === batchId) {
+      current.newestMs = Math.max(current.newestMs, modifiedMs);
+      continue;
+    }
+    if (current) yield current;
+    current = { batchId, newestMs: modifiedMs };
+  }
+  if (current) yield current;
 }

@@ -10,8 +10,8 @@ export interface ActivityDeps {
   config: Config;
   db: DataSource;
   blobs: BlobStore;
-  /** Shared folder for per-chunk part files (a volume every worker mounts). */
-  partsRoot: string;
+  /** Where chunks store their finished lines (chunk-segments.ts): a folder, or a bucket every worker host reaches. */
+  parts: BlobStore;
   limiter: FairLimiter;
   upstream: Upstream;
   /** Aborted when the worker begins to shut down: chunks stop starting requests and hand over the rest. */

@@ -1,11 +1,10 @@
 import { heartbeat } from '@temporalio/activity';
-import fs from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { BatchEntity, ChunkProgressEntity, FileEntity, type FileRow } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import { batchResultFileId } from '../src/shared/ids';
 import type { FinalizeInput, FinalizeResult } from '../src/contract/batch-workflow';
-import { batchPartsDir, PART_KINDS, PartTally, partPath, readPart, type PartKind } from './chunk-parts';
+import { deleteBatchSegments, PartTally, readChunk, type PartKind } from './chunk-segments';
 import type { ActivityDeps } from './deps';
 import { addUsage, errorLine, zeroUsage } from './result-lines';
 
@@ -39,7 +38,7 @@ class ResultFileWriter {
 }
 
 /**
- * Joins the chunk part files into the batch's output and error files, in chunk order, and records the totals.
+ * Streams the chunks' segments into the batch's output and error files, in chunk order, and records the totals.
  * Re-runnable: result file ids derive from the batch id and nothing is deleted here (cleanupBatch does that).
  */
 export function finalizeBatchActivity(deps: ActivityDeps) {
@@ -54,15 +53,11 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
     const incomplete = new Set(input.incomplete);
     for (const chunk of input.chunks) {
       heartbeat(chunk.index);
-      // Reading a part trims a last line torn by a killed worker, so only whole lines are copied.
       const tally = new PartTally();
-      for (const kind of PART_KINDS) {
-        const file = partPath(deps.partsRoot, batchId, chunk.index, kind);
-        for await (const { line, customId, usage } of readPart(file, kind)) {
-          tally.add(kind, customId, usage);
-          writers[kind].lines++;
-          await writers[kind].write(Buffer.concat([line, NEWLINE]));
-        }
+      for await (const { kind, line, customId, usage } of readChunk(deps.parts, batchId, chunk.index)) {
+        tally.add(kind, customId, usage);
+        writers[kind].lines++;
+        await writers[kind].write(Buffer.concat([line, NEWLINE]));
       }
       addUsage(totalUsage, tally.usage);
       if (!incomplete.has(chunk.index) || !input.missing) continue;
@@ -121,7 +116,7 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
 /** Removes a finished batch's scratch state. Runs after the final status is recorded; idempotent. */
 export function cleanupBatchActivity(deps: ActivityDeps) {
   return async function cleanupBatch(input: { batchId: string }): Promise<void> {
-    await fs.promises.rm(batchPartsDir(deps.partsRoot, input.batchId), { recursive: true, force: true });
+    await deleteBatchSegments(deps.parts, input.batchId);
     await deps.db.getRepository(ChunkProgressEntity).delete({ batchId: input.batchId });
   };
 }

@@ -31,8 +31,8 @@ async function main() {
     : await startSimulator({ port: Number(new URL(config.vllmBaseUrl).port || 8000), capacity: 64 });
   if (simulator) console.log(`vLLM simulator on ${simulator.url}`);
 
-  const { db, blobs } = await openServices(config);
-  const worker = await createBatchWorker(config, { db, blobs });
+  const { db, blobs, parts } = await openServices(config);
+  const worker = await createBatchWorker(config, { db, blobs, parts });
   const running = worker.run();
   const api = await startApi(config);
   await ensureCleanupSchedule(api.temporal, config);

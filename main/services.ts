@@ -3,14 +3,14 @@ import path from 'node:path';
 import { ApiKeys } from '../src/auth/api-keys';
 import type { Config } from '../src/config';
 import { openDatabase } from '../src/db/data-source';
-import { LocalBlobStore } from '../src/storage/local-blob-store';
+import { openBlobStores } from '../src/storage/open-blob-stores';
 
-/** The database, file storage and keys every BESH process opens the same way. */
+/** The database, blob stores (files, and checkpoint parts) and keys every BESH process opens the same way. */
 export async function openServices(config: Config) {
   const db = await openDatabase(config);
-  const blobs = new LocalBlobStore(config.filesDir);
+  const { files: blobs, parts } = openBlobStores(config);
   const keys = new ApiKeys(db);
-  return { db, blobs, keys };
+  return { db, blobs, parts, keys };
 }
 
 /**

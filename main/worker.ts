@@ -8,8 +8,8 @@ import { openServices } from './services';
 /** A batch worker process: polls the task queue until SIGINT/SIGTERM, then drains and exits. */
 async function main() {
   const config = loadConfig();
-  const { db, blobs, keys } = await openServices(config);
-  const { run } = await createBatchWorker(config, { db, blobs });
+  const { db, blobs, parts, keys } = await openServices(config);
+  const { run } = await createBatchWorker(config, { db, blobs, parts });
   const client = await connectClient(config);
   await ensureCleanupSchedule(client, config);
   await client.connection.close();

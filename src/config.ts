@@ -44,12 +44,31 @@ export interface Config {
   completionWindowMinSeconds: number;
   completionWindowMaxSeconds: number;
   heartbeatTimeoutSeconds: number;
+  /** How often a chunk stores its finished lines (at most; also every 500 lines): its checkpoint. */
+  checkpointFlushMs: number;
   shutdownGraceSeconds: number;
   cleanupIntervalMinutes: number;
   /** A worker serves Prometheus metrics on this port when set (the API serves them at /metrics). */
   workerMetricsPort: number | undefined;
   /** A prebuilt workflow bundle (bundleWorkflowCode output); unset bundles the workflows at worker start. */
   workflowBundlePath: string | undefined;
+  /** Where uploads, results and checkpoint segments live: files under dataDir, or an S3-compatible bucket. */
+  blobStore: 'local' | 's3';
+  /** Read only when blobStore is `s3`. */
+  s3: S3Config;
+}
+
+export interface S3Config {
+  /** Undefined means AWS itself (the region's endpoint). */
+  endpoint: string | undefined;
+  region: string;
+  bucket: string;
+  /** Put before every key: `${prefix}files/<id>`, `${prefix}parts/<segment>`. */
+  prefix: string;
+  /** Bucket in the path instead of the host name (MinIO, Ceph, moto). */
+  forcePathStyle: boolean;
+  /** Both or neither; neither means the AWS SDK's default chain (env, profile, instance role). */
+  credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -121,6 +140,10 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('MAX_UPLOAD_LINES must not be less than MAX_BATCH_REQUESTS');
   }
 
+  const blobStore = oneOf('BLOB_STORE', ['local', 's3'] as const, 'local');
+  // A local setup ignores the S3 settings, so only the S3 store reports what is wrong with them.
+  const s3 = s3Settings(env, blobStore === 's3' ? problems : []);
+
   const config: Config = {
     host: str('BESH_HOST', '127.0.0.1'),
     port: int('BESH_PORT', 5000, 0, 65535),
@@ -155,16 +178,60 @@ export function loadConfig(env: Env = process.env): Config {
     completionWindowMinSeconds: windowMin,
     completionWindowMaxSeconds: windowMax,
     heartbeatTimeoutSeconds: int('HEARTBEAT_TIMEOUT_SECONDS', 30, 1),
+    checkpointFlushMs: int('CHECKPOINT_FLUSH_MS', 1000, 10),
     shutdownGraceSeconds: int('SHUTDOWN_GRACE_SECONDS', 30, 0),
     workflowBundlePath: env.WORKFLOW_BUNDLE_PATH?.trim() || undefined,
     cleanupIntervalMinutes: int('CLEANUP_INTERVAL_MINUTES', 60, 1, 7 * 24 * 60),
     workerMetricsPort: env.WORKER_METRICS_PORT?.trim()
       ? int('WORKER_METRICS_PORT', 9464, 1, 65535)
       : undefined,
+    blobStore,
+    s3,
   };
   if (config.seedApiKeys.some((k) => config.seedOperatorKeys.includes(k))) {
     problems.push('a key cannot be in both BESH_API_KEYS and BESH_OPERATOR_KEYS');
   }
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;
+}
+
+/** The S3_* settings; `problems` collects what is wrong with them. */
+function s3Settings(env: Env, problems: string[]): S3Config {
+  const str = (name: string): string => env[name]?.trim() ?? '';
+  const endpoint = str('S3_ENDPOINT').replace(/\/+$/, '');
+  if (endpoint) {
+    let ok = false;
+    try {
+      ok = ['http:', 'https:'].includes(new URL(endpoint).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) problems.push(`S3_ENDPOINT must be a URL starting with http:// or https:// (got "${endpoint}")`);
+  }
+  const bucket = str('S3_BUCKET');
+  if (!bucket) problems.push('S3_BUCKET must be set when BLOB_STORE=s3');
+  else if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$/.test(bucket)) {
+    problems.push(`S3_BUCKET must be a bucket name: letters, digits, '.', '-' and '_' (got "${bucket}")`);
+  }
+  const prefix = str('S3_PREFIX');
+  if (prefix.startsWith('/')) problems.push(`S3_PREFIX must not start with "/" (got "${prefix}")`);
+  const pathStyle = str('S3_FORCE_PATH_STYLE').toLowerCase() || 'false';
+  if (pathStyle !== 'true' && pathStyle !== 'false') {
+    problems.push(`S3_FORCE_PATH_STYLE must be true or false (got "${env.S3_FORCE_PATH_STYLE}")`);
+  }
+  const accessKeyId = str('S3_ACCESS_KEY_ID');
+  const secretAccessKey = str('S3_SECRET_ACCESS_KEY');
+  if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+    problems.push(
+      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together, or both left empty for the AWS default credential chain',
+    );
+  }
+  return {
+    endpoint: endpoint || undefined,
+    region: str('S3_REGION') || 'us-east-1',
+    bucket,
+    prefix,
+    forcePathStyle: pathStyle === 'true',
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : undefined,
+  };
 }

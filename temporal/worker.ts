@@ -1,6 +1,5 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import fs from 'node:fs';
-import path from 'node:path';
 import type { DataSource } from 'typeorm';
 import { createActivities } from '../activities';
 import { AdaptiveLimit } from '../activities/adaptive-limit';
@@ -34,7 +33,7 @@ function workflowSource(config: Config): Pick<WorkerOptions, 'workflowBundle' | 
 
 export async function createBatchWorker(
   config: Config,
-  deps: { db: DataSource; blobs: BlobStore; connection?: NativeConnection },
+  deps: { db: DataSource; blobs: BlobStore; parts: BlobStore; connection?: NativeConnection },
   overrides: Partial<WorkerOptions> = {},
 ): Promise<BatchWorker> {
   const connection = deps.connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
@@ -74,7 +73,7 @@ export async function createBatchWorker(
     config,
     db: deps.db,
     blobs: deps.blobs,
-    partsRoot: path.join(config.dataDir, 'parts'),
+    parts: deps.parts,
     limiter,
     upstream,
     draining: draining.signal,

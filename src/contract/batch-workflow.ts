@@ -100,6 +100,7 @@ export interface FinalizeResult {
 export interface CleanupReport {
   expiredFiles: number;
   freedBytes: number;
+  /** Batches whose leftover chunk segments were removed (the name predates segments; kept for recorded runs). */
   orphanedPartDirs: number;
   staleTempFiles: number;
 }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 
 /**
  * Where file contents live. Keys are opaque ids (validated by the caller and again by the store).
- * The local filesystem store is the only one today; an S3-compatible store fits the same calls.
+ * Two implementations: files under a folder (local-blob-store.ts) and an S3-compatible bucket (s3-blob-store.ts).
  */
 export interface BlobStore {
   /** Streams `source` into the blob; the key becomes visible only once the whole stream is stored. */
@@ -13,8 +13,17 @@ export interface BlobStore {
   size(key: string): Promise<number | null>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
+  /** Every blob whose key starts with `prefix`, in ascending key order. */
+  list(prefix: string): AsyncIterable<BlobListing>;
   /** Removes what writes interrupted by a crash left behind, if older than `olderThanMs`; returns how many. */
   sweepIncomplete(olderThanMs: number): Promise<number>;
+}
+
+export interface BlobListing {
+  key: string;
+  bytes: number;
+  /** Last write, in ms since the epoch. */
+  modifiedMs: number;
 }
 
 export class BlobNotFoundError extends Error {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertSafeKey, BlobNotFoundError, type BlobStore } from './blob-store';
+import { assertSafeKey, BlobNotFoundError, type BlobListing, type BlobStore } from './blob-store';
 
 /** Blobs as plain files under one root; writes go to a temp file in the same folder and are renamed into place. */
 export class LocalBlobStore implements BlobStore {
@@ -55,6 +55,14 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await fs.promises.rm(this.file(key), { force: true });
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobListing> {
+    const names = (await fs.promises.readdir(this.root)).filter((n) => n.startsWith(prefix)).sort();
+    for (const key of names) {
+      const st = await fs.promises.stat(path.join(this.root, key)).catch(() => null);
+      if (st?.isFile()) yield { key, bytes: st.size, modifiedMs: st.mtimeMs };
+    }
   }
 
   /** Leftovers of writes interrupted by a crash; safe to remove when nothing is uploading. */

@@ -78,7 +78,7 @@ describe('Batch lifecycle: validation, live progress, cancel, expiry', function 
     await assertEveryLineOnce(s.openai, done, input);
   });
 
-  it('cancels mid-run: stops upstream traffic and keeps partial results', async () => {
+  it('cancels mid-run: stops upstream traffic and keeps partial results @store', async () => {
     const input = batchLines(400);
     const created = await createBatch(s.openai, toJsonl(input));
     await waitForBatch(s.openai, created.id, { until: (b) => b.request_counts!.completed >= 20 });
@@ -140,7 +140,7 @@ describe('Batch lifecycle: validation, live progress, cancel, expiry', function 
     }
   });
 
-  it('expires at the end of its completion window, keeping what completed', async () => {
+  it('expires at the end of its completion window, keeping what completed @store', async () => {
     const input = batchLines(400);
     const created = await createBatch(s.openai, toJsonl(input), { window: '2s' });
     assert.equal(created.expires_at, created.created_at + 2);

@@ -21,7 +21,7 @@ describe('Batches API: the engine end to end', function () {
   after(async () => s?.close());
 
   for (const endpoint of BATCH_ENDPOINTS) {
-    it(`runs a full ${endpoint} batch, every output line answering its own input @smoke`, async () => {
+    it(`runs a full ${endpoint} batch, every output line answering its own input @smoke @store`, async () => {
       const input = batchLines(60, endpoint);
       const created = await createBatch(s.openai, toJsonl(input), {
         endpoint,

@@ -32,7 +32,7 @@ describe('Storage management: expiry, cleanup schedule, files in use, usage per 
     };
   };
 
-  it('hides an expired file at once, and the cleanup workflow deletes it and its blob, reporting what it freed', async () => {
+  it('hides an expired file at once, and the cleanup workflow deletes it and its blob, reporting what it freed @store', async () => {
     const file = await uploadBatchFile(s.openai, toJsonl(batchLines(10)));
     const before = await usage(s.keyA);
     await expire(file.id);
@@ -49,7 +49,7 @@ describe('Storage management: expiry, cleanup schedule, files in use, usage per 
     assert.equal(await s.blobs.size(file.id), null);
   });
 
-  it('keeps the input of a running batch even when it expires, and refuses to delete it', async () => {
+  it('keeps the input of a running batch even when it expires, and refuses to delete it @store', async () => {
     const created = await createBatch(s.openai, toJsonl(batchLines(200)));
     await waitForBatch(s.openai, created.id, { until: (b) => b.status === 'in_progress' });
     const del = await s.openai.files.delete(created.input_file_id).catch((e: unknown) => e);
@@ -62,20 +62,18 @@ describe('Storage management: expiry, cleanup schedule, files in use, usage per 
     assert.equal(done.status, 'completed');
   });
 
-  it('sweeps part folders of finished or unknown batches once they are stale, and leaves fresh ones', async () => {
+  it('sweeps the chunk segments of finished or unknown batches once they are stale, and leaves fresh ones', async () => {
+    // Local store only: a test cannot backdate an object in S3, and the sweep reads both stores' listings alike.
     const parts = path.join(s.config.dataDir, 'parts');
-    const stale = path.join(parts, 'batch_gone0000000000000000000');
-    const fresh = path.join(parts, 'batch_fresh000000000000000000');
-    for (const d of [stale, fresh]) {
-      fs.mkdirSync(d, { recursive: true });
-      fs.writeFileSync(path.join(d, '000000.out.jsonl'), '{}\n');
-    }
+    const stale = 'batch_gone0000000000000000000.000000.00000000.out.a0a0a0';
+    const fresh = 'batch_fresh000000000000000000.000000.00000000.out.a0a0a0';
+    for (const key of [stale, fresh]) fs.writeFileSync(path.join(parts, key), '{}\n');
     const old = new Date(Date.now() - 7 * 3600 * 1000);
-    fs.utimesSync(stale, old, old);
+    fs.utimesSync(path.join(parts, stale), old, old);
     const report = await runCleanup();
     assert.ok(report.orphanedPartDirs >= 1);
-    assert.ok(!fs.existsSync(stale));
-    assert.ok(fs.existsSync(fresh));
+    assert.ok(!fs.existsSync(path.join(parts, stale)));
+    assert.ok(fs.existsSync(path.join(parts, fresh)));
   });
 
   it('gives batch results the expiry asked for with output_expires_after', async () => {

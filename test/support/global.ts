@@ -1,10 +1,12 @@
-// Mocha global fixture: one real Temporal dev server and the workflow bundle for the whole run.
+// Mocha global fixture: one real Temporal dev server and the workflow bundle for the whole run; the moto S3 server
+// (test/support/s3.ts) starts on first use and stops here.
 import { bundleWorkflowCode, Runtime, DefaultLogger } from '@temporalio/worker';
 import fs from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../../src/paths';
 import { startDevServer, type DevServer } from '../../temporal/dev-server';
 import { freePort } from './ports';
+import { stopMoto } from './s3';
 
 let server: DevServer | undefined;
 
@@ -30,5 +32,5 @@ export async function mochaGlobalSetup() {
 }
 
 export async function mochaGlobalTeardown() {
-  await server?.stop();
+  await Promise.all([server?.stop(), stopMoto()]);
 }

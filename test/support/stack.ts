@@ -12,9 +12,11 @@ import { loadConfig, type Config } from '../../src/config';
 import { composeApi, createApiServer } from '../../main/api';
 import { openServices } from '../../main/services';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server';
-import type { LocalBlobStore } from '../../src/storage/local-blob-store';
+import type { BlobStore } from '../../src/storage/blob-store';
+import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import { createBatchWorker, type BatchWorker } from '../../temporal/worker';
 import { createTestDatabase } from './database';
+import { createTestBucket, s3Env, testBlobStoreKind } from './s3';
 
 export interface StackOptions {
   env?: Record<string, string>;
@@ -27,7 +29,10 @@ export interface Stack {
   config: Config;
   env: Record<string, string>;
   db: DataSource;
-  blobs: LocalBlobStore;
+  /** Uploads and results (the `files` store). */
+  blobs: BlobStore;
+  /** Chunk checkpoint segments. */
+  parts: BlobStore;
   keys: ApiKeys;
   temporal: Client;
   sim: Simulator;
@@ -45,9 +50,12 @@ export interface Stack {
 /**
  * Real parts for one test file: a fresh database, a simulator upstream, the Koa app listening on a free port,
  * and (optionally) an in-process worker on a task queue of its own, against the run's Temporal dev server.
+ * With BESH_TEST_BLOB_STORE=s3 the blobs live in a bucket of its own on the run's moto server (`env` says so, for
+ * the processes a test starts too).
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const database = await createTestDatabase();
+  const bucket = testBlobStoreKind === 's3' ? await createTestBucket() : null;
   const sim = await startSimulator({ baseLatencyMs: 2, perTokenMs: 0, capacity: 64, ...opts.simulator });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-data-'));
   const keyA = `sk-test-a-${randomBytes(12).toString('hex')}`;
@@ -62,10 +70,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     HEARTBEAT_TIMEOUT_SECONDS: '5',
     SHUTDOWN_GRACE_SECONDS: '2',
     ...database.env,
+    ...(bucket ? s3Env(bucket.endpoint, bucket.bucket) : {}),
     ...opts.env,
   };
   const config = loadConfig(env);
-  const { db, blobs, keys } = await openServices(config);
+  const { db, blobs, parts, keys } = await openServices(config);
   await keys.seed(config.seedApiKeys);
   const connection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
@@ -79,7 +88,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   let nativeConnection: NativeConnection | null = null;
   if (opts.worker !== false) {
     nativeConnection = await NativeConnection.connect({ address: config.temporalAddress });
-    worker = await createBatchWorker(config, { db, blobs, connection: nativeConnection });
+    worker = await createBatchWorker(config, { db, blobs, parts, connection: nativeConnection });
     workerDone = worker.run();
   }
   const client = (apiKey: string) => new OpenAI({ apiKey, baseURL, maxRetries: 0, timeout: 120_000 });
@@ -88,6 +97,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     env,
     db,
     blobs,
+    parts,
     keys,
     temporal,
     sim,
@@ -111,6 +121,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await db.destroy();
       await sim.close();
       await database.drop();
+      if (blobs instanceof S3BlobStore) blobs.client.destroy();
+      await bucket?.drop();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -19,7 +19,7 @@ export function validateStoredFile(
     config,
     blobs,
     db: { getRepository: () => ({ findOne: async () => ({ status: 'validating' }) }) } as never,
-    partsRoot: config.dataDir,
+    parts: {} as never,
     limiter: {} as never,
     upstream: {} as never,
     draining: new AbortController().signal,

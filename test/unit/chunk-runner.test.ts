@@ -9,8 +9,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
-import { partPath, type PartKind } from '../../activities/chunk-parts';
 import { BatchStops } from '../../activities/batch-stops';
+import { readChunk, type PartKind } from '../../activities/chunk-segments';
 import type { ActivityDeps } from '../../activities/deps';
 import { FairLimiter } from '../../activities/fair-limiter';
 import { processChunkActivity } from '../../activities/process-chunk';
@@ -81,6 +81,7 @@ describe('processChunk (the chunk runner)', () => {
   let dir: string;
   let db: DataSource;
   let blobs: LocalBlobStore;
+  let parts: LocalBlobStore;
   let model: ModelServer;
   let upstream: Upstream;
   let limiter: FairLimiter;
@@ -93,6 +94,7 @@ describe('processChunk (the chunk runner)', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-chunk-runner-'));
     db = await openDatabase({ databaseUrl: undefined, sqlitePath: path.join(dir, 'besh.db') });
     blobs = new LocalBlobStore(path.join(dir, 'blobs'));
+    parts = new LocalBlobStore(path.join(dir, 'parts'));
   });
 
   after(async () => {
@@ -147,7 +149,7 @@ describe('processChunk (the chunk runner)', () => {
       config: loadConfig({}),
       db,
       blobs,
-      partsRoot: path.join(dir, 'parts'),
+      parts,
       limiter,
       upstream,
       draining: draining.signal,
@@ -156,21 +158,25 @@ describe('processChunk (the chunk runner)', () => {
     return env.run(processChunkActivity(deps), input);
   }
 
-  const partFile = (kind: PartKind) => partPath(path.join(dir, 'parts'), batchId, 0, kind);
-
-  /** The custom_ids of a part file's lines, each of which must be whole JSON. */
-  function idsIn(kind: PartKind): string[] {
-    const text = fs.existsSync(partFile(kind)) ? fs.readFileSync(partFile(kind), 'utf8') : '';
-    assert.ok(text === '' || text.endsWith('\n'), `${kind} part ends in a whole line`);
-    return text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => (JSON.parse(l) as { custom_id: string }).custom_id);
+  /** Every custom_id stored in the chunk's `kind` segments, repeats included; each line must be whole JSON. */
+  async function idsIn(kind: PartKind): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const { key } of parts.list(`${batchId}.000000.`)) {
+      if (!key.includes(`.${kind}.`)) continue;
+      const text = fs.readFileSync(path.join(dir, 'parts', key), 'utf8');
+      assert.ok(text.endsWith('\n'), `${key} ends in a whole line`);
+      for (const l of text.split('\n').filter(Boolean))
+        ids.push((JSON.parse(l) as { custom_id: string }).custom_id);
+    }
+    return ids;
   }
 
-  function writePart(kind: PartKind, text: string): void {
-    fs.mkdirSync(path.dirname(partFile(kind)), { recursive: true });
-    fs.writeFileSync(partFile(kind), text);
+  /** Stores a segment of chunk 0 as an earlier attempt (told apart by `tag`) would have. */
+  async function writeSegment(seq: number, kind: PartKind, text: string, tag = 'a0a0a0'): Promise<void> {
+    await parts.put(
+      `${batchId}.000000.${String(seq).padStart(8, '0')}.${kind}.${tag}`,
+      Readable.from([text]),
+    );
   }
 
   const answeredLine = (i: number) =>
@@ -180,12 +186,12 @@ describe('processChunk (the chunk runner)', () => {
 
   const sorted = (ids: string[]) => [...ids].sort();
 
-  it('resumes: sends only the requests its part files do not answer, and counts every line once', async () => {
+  it('resumes: sends only the requests its segments do not answer, and counts every line once', async () => {
     const input = await chunkOf(12);
     const answered = [0, 3, 6, 9];
     const failed = [1, 7];
-    writePart('out', answered.map(answeredLine).join(''));
-    writePart('err', failed.map(failedLine).join(''));
+    await writeSegment(0, 'out', answered.map(answeredLine).join(''));
+    await writeSegment(0, 'err', failed.map(failedLine).join(''));
     const env = new MockActivityEnvironment();
     const heartbeats: unknown[] = [];
     env.on('heartbeat', (d: unknown) => heartbeats.push(d));
@@ -195,37 +201,38 @@ describe('processChunk (the chunk runner)', () => {
     const unanswered = [2, 4, 5, 8, 10, 11].map(idOf);
     assert.deepEqual(sorted(model.received), sorted(unanswered));
     assert.deepEqual(result, { completed: 10, failed: 2 });
-    assert.deepEqual(sorted(idsIn('out')), sorted([...answered.map(idOf), ...unanswered]));
-    assert.deepEqual(idsIn('err'), failed.map(idOf));
+    assert.deepEqual(sorted(await idsIn('out')), sorted([...answered.map(idOf), ...unanswered]));
+    assert.deepEqual(await idsIn('err'), failed.map(idOf));
     const row = await db.getRepository(ChunkProgressEntity).findOneByOrFail({ batchId, chunkIndex: 0 });
     assert.equal(row.completed, 10);
     assert.equal(row.failed, 2);
-    // Usage comes from the lines already on disk plus the new answers, each counted once.
+    // Usage comes from the lines already stored plus the new answers, each counted once.
     assert.equal(row.inputTokens, 4 * SAVED_USAGE.prompt_tokens + 6 * USAGE.prompt_tokens);
     assert.equal(row.outputTokens, 4 * SAVED_USAGE.completion_tokens + 6 * USAGE.completion_tokens);
     assert.equal(row.latencyCount, 6);
-    // The part files are the checkpoint: heartbeats carry nothing.
+    // The segments are the checkpoint: heartbeats carry nothing.
     assert.ok(heartbeats.length >= 1);
     assert.ok(heartbeats.every((d) => d === undefined));
   });
 
-  for (const [tear, cut] of [
-    ['in the middle', (line: string) => line.slice(0, line.length >> 1)],
-    ['just before its newline', (line: string) => line.slice(0, -1)],
-  ] as const) {
-    it(`trims a last line torn ${tear} and sends that request again, once`, async () => {
-      const input = await chunkOf(5);
-      const whole = answeredLine(0) + answeredLine(1);
-      writePart('out', whole + cut(answeredLine(2)));
+  it('counts a request that two overlapping attempts both stored once, and writes after their segments', async () => {
+    const input = await chunkOf(5);
+    // A worker cut off from Temporal kept running beside the attempt that replaced it: both answered req-1.
+    await writeSegment(0, 'out', answeredLine(0) + answeredLine(1));
+    await writeSegment(1, 'out', answeredLine(1) + answeredLine(2), 'b1b1b1');
 
-      const result = await run(input, new MockActivityEnvironment());
+    const result = await run(input, new MockActivityEnvironment());
 
-      assert.deepEqual(sorted(model.received), [2, 3, 4].map(idOf));
-      assert.deepEqual(result, { completed: 5, failed: 0 });
-      assert.ok(fs.readFileSync(partFile('out'), 'utf8').startsWith(whole));
-      assert.deepEqual(sorted(idsIn('out')), [0, 1, 2, 3, 4].map(idOf));
-    });
-  }
+    assert.deepEqual(sorted(model.received), [3, 4].map(idOf));
+    assert.deepEqual(result, { completed: 5, failed: 0 });
+    const keys: string[] = [];
+    for await (const { key } of parts.list(`${batchId}.`)) keys.push(key);
+    assert.equal(keys.length, 3);
+    assert.match(keys[2], /\.00000002\.out\.[0-9a-f]{6}$/, 'the new segment comes after both');
+    const read: string[] = [];
+    for await (const { customId } of readChunk(parts, batchId, 0)) read.push(customId);
+    assert.deepEqual(read, [0, 1, 2, 3, 4].map(idOf), 'each request read once, in write order');
+  });
 
   it('a cancel aborts the requests in flight, starts no other, and rejects as cancelled', async () => {
     const input = await chunkOf(10);
@@ -240,7 +247,7 @@ describe('processChunk (the chunk runner)', () => {
     await until(() => model.aborted === 3, 'the model server to see three clients go away');
     assert.equal(model.received.length, 3);
     assert.equal(limiter.active, 0);
-    assert.deepEqual([...idsIn('out'), ...idsIn('err')], []);
+    assert.deepEqual([...(await idsIn('out')), ...(await idsIn('err'))], []);
   });
 
   it('a batch halted in the database aborts the requests in flight before Temporal cancels the chunk', async () => {
@@ -266,7 +273,11 @@ describe('processChunk (the chunk runner)', () => {
     assert.equal(limiter.active, 0);
     env.cancel(); // Temporal's cancellation, fetched by a later heartbeat
     await assert.rejects(running, CancelledFailure);
-    assert.deepEqual([...idsIn('out'), ...idsIn('err')], [], 'an aborted request is not an answer');
+    assert.deepEqual(
+      [...(await idsIn('out')), ...(await idsIn('err'))],
+      [],
+      'an aborted request is not an answer',
+    );
   });
 
   it('a drain lets the requests in flight finish, retries included, and hands the rest over', async () => {
@@ -286,8 +297,8 @@ describe('processChunk (the chunk runner)', () => {
       (err) => err instanceof ApplicationFailure && err.type === 'WorkerDraining',
     );
     assert.deepEqual(model.received, [...inFlight, inFlight[0]]);
-    assert.deepEqual(sorted(idsIn('out')), sorted(inFlight));
-    assert.deepEqual(idsIn('err'), []);
+    assert.deepEqual(sorted(await idsIn('out')), sorted(inFlight));
+    assert.deepEqual(await idsIn('err'), []);
     const row = await db.getRepository(ChunkProgressEntity).findOneByOrFail({ batchId, chunkIndex: 0 });
     assert.equal(row.completed, 3);
   });

@@ -113,4 +113,73 @@ describe('loadConfig', () => {
     assert.match(problemsOf({ BESH_OPERATOR_KEYS: 'short' }), /BESH_OPERATOR_KEYS entries/);
     assert.match(problemsOf({ BESH_API_KEYS: key, BESH_OPERATOR_KEYS: key }), /both BESH_API_KEYS and/);
   });
+
+  describe('blob store settings', () => {
+    const s3 = { BLOB_STORE: 's3', S3_BUCKET: 'besh-data' };
+
+    it('keeps files on the local disk by default and ignores the S3 settings then', () => {
+      const config = loadConfig({ S3_FORCE_PATH_STYLE: 'maybe', S3_ACCESS_KEY_ID: 'only-one' });
+      assert.equal(config.blobStore, 'local');
+    });
+
+    it('reads the S3 settings, with AWS defaults for what is left out', () => {
+      assert.deepEqual(loadConfig(s3).s3, {
+        endpoint: undefined,
+        region: 'us-east-1',
+        bucket: 'besh-data',
+        prefix: '',
+        forcePathStyle: false,
+        credentials: undefined,
+      });
+      const config = loadConfig({
+        ...s3,
+        S3_ENDPOINT: ' http://minio:9000/ ',
+        S3_REGION: 'eu-west-3',
+        S3_PREFIX: 'besh/',
+        S3_FORCE_PATH_STYLE: 'TRUE',
+        S3_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+        S3_SECRET_ACCESS_KEY: ' secret ',
+      });
+      assert.equal(config.blobStore, 's3');
+      assert.deepEqual(config.s3, {
+        endpoint: 'http://minio:9000',
+        region: 'eu-west-3',
+        bucket: 'besh-data',
+        prefix: 'besh/',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'secret' },
+      });
+    });
+
+    it('names an unknown BLOB_STORE', () => {
+      assert.match(problemsOf({ BLOB_STORE: 'nfs' }), /BLOB_STORE must be one of local, s3 \(got "nfs"\)/);
+    });
+
+    it('requires S3_BUCKET for the S3 store, and a plausible one', () => {
+      assert.match(problemsOf({ BLOB_STORE: 's3' }), /S3_BUCKET must be set when BLOB_STORE=s3/);
+      assert.match(problemsOf({ ...s3, S3_BUCKET: 'my/bucket' }), /S3_BUCKET must be a bucket name/);
+    });
+
+    it('wants both S3 credentials or neither', () => {
+      const halves: Record<string, string>[] = [
+        { S3_ACCESS_KEY_ID: 'AKIAEXAMPLE' },
+        { S3_SECRET_ACCESS_KEY: 'secret' },
+      ];
+      for (const half of halves) {
+        assert.match(
+          problemsOf({ ...s3, ...half }),
+          /S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together/,
+        );
+      }
+    });
+
+    it('checks S3_ENDPOINT, S3_FORCE_PATH_STYLE and S3_PREFIX', () => {
+      assert.match(problemsOf({ ...s3, S3_ENDPOINT: 'minio:9000' }), /S3_ENDPOINT must be a URL/);
+      assert.match(
+        problemsOf({ ...s3, S3_FORCE_PATH_STYLE: 'yes' }),
+        /S3_FORCE_PATH_STYLE must be true or false/,
+      );
+      assert.match(problemsOf({ ...s3, S3_PREFIX: '/besh/' }), /S3_PREFIX must not start with "\/"/);
+    });
+  });
 });

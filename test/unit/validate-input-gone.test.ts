@@ -20,7 +20,7 @@ describe('validateInput: only for a batch that awaits its run', () => {
       config: loadConfig({}),
       db: f.db,
       blobs: f.blobs,
-      partsRoot: '/nonexistent',
+      parts: {} as never,
       limiter: {} as never,
       upstream: {} as never,
       draining: new AbortController().signal,
