@@ -38,7 +38,8 @@ ENV NODE_ENV=production \
     DATA_DIR=/data
 WORKDIR /app
 COPY --from=build /app ./
-# DATA_DIR: files and part files, shared by the API and the workers through a volume mounted here.
+# DATA_DIR: files and checkpoint segments, shared by the API and the workers through a volume mounted here
+# (BLOB_STORE=local); with BLOB_STORE=s3 they live in the bucket and only the API's first key is written here.
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 5000
