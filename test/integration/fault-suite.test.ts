@@ -229,7 +229,7 @@ describe('Fault suite: every line ends in exactly one file, whatever breaks', fu
     });
     after(async () => s?.close());
 
-    it('leaves no partial file visible or listed', async () => {
+    it('leaves no partial file visible or listed @store', async () => {
       const port = await freePort();
       const env = { ...s.env, BESH_PORT: String(port) };
       let api = spawnEntry('api', env, 'fault-api-1');
@@ -282,8 +282,7 @@ describe('Fault suite: every line ends in exactly one file, whatever breaks', fu
         );
         const res = await fetch(`${base}/v1/files`, { headers: { authorization: `Bearer ${s.keyA}` } });
         assert.deepEqual(((await res.json()) as { data: unknown[] }).data, []);
-        const blobs = fs.readdirSync(s.config.filesDir).filter((f) => f !== '.tmp');
-        assert.deepEqual(blobs, [], 'no blob was stored');
+        assert.deepEqual(await s.storedFiles(), [], 'no blob was stored, and no write was left unfinished');
         record('API SIGKILLed during an upload', 'no file listed or stored; the client saw the drop');
       } finally {
         api.kill('SIGTERM');

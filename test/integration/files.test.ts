@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { gzipSync, createGzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import OpenAI, { toFile } from 'openai';
@@ -39,11 +37,6 @@ async function rawUpload(
   };
 }
 
-/** Blobs on disk, leftovers of interrupted writes included. */
-function storedBlobs(s: Stack): string[] {
-  const dir = s.config.filesDir;
-  return [...fs.readdirSync(dir).filter((f) => f !== '.tmp'), ...fs.readdirSync(path.join(dir, '.tmp'))];
-}
 
 async function expectError(promise: Promise<unknown>, status: number, pattern: RegExp, code?: string) {
   const err = await promise.then(
@@ -94,7 +87,7 @@ describe('Files API through the openai SDK', function () {
     assertOpenApi('DeleteFileResponse', del);
     assert.deepEqual(del, { id: file.id, object: 'file', deleted: true });
     await expectError(s.openai.files.retrieve(file.id), 404, /No such File object/);
-    assert.deepEqual(storedBlobs(s), []);
+    assert.deepEqual(await s.storedFiles(), []);
   });
 
   it('honours expires_after and keeps other purposes without an expiry', async () => {
@@ -163,11 +156,11 @@ describe('Files API through the openai SDK', function () {
   describe('bad input gets an OpenAI-shaped error and writes nothing', () => {
     let before: { rows: number; blobs: string[] };
     beforeEach(async () => {
-      before = { rows: await s.db.getRepository(FileEntity).count(), blobs: storedBlobs(s) };
+      before = { rows: await s.db.getRepository(FileEntity).count(), blobs: await s.storedFiles() };
     });
     afterEach(async () => {
       assert.equal(await s.db.getRepository(FileEntity).count(), before.rows, 'no file row written');
-      assert.deepEqual(storedBlobs(s), before.blobs, 'no blob written');
+      assert.deepEqual(await s.storedFiles(), before.blobs, 'no blob written');
     });
     const upload = async (
       data: Buffer | string,

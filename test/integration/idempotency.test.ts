@@ -57,7 +57,7 @@ describe('Idempotency-Key on POST /v1/files and POST /v1/batches, through the of
   const batchesOf = (inputFileId: string) => s.db.getRepository(BatchEntity).countBy({ inputFileId });
   /** Every stored blob belongs to a file row: a duplicate upload would leave one more blob than rows. */
   async function assertBlobsMatchRows() {
-    const blobs = fs.readdirSync(s.config.filesDir).filter((f) => f !== '.tmp');
+    const blobs = await s.storedFiles();
     const rows = await s.db.getRepository(FileEntity).find({ select: { id: true } });
     assert.deepEqual(blobs.sort(), rows.map((r) => r.id).sort());
   }

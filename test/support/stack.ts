@@ -16,7 +16,7 @@ import type { BlobStore } from '../../src/storage/blob-store';
 import { S3BlobStore } from '../../src/storage/s3-blob-store';
 import { createBatchWorker, type BatchWorker } from '../../temporal/worker';
 import { createTestDatabase } from './database';
-import { createTestBucket, s3Env, testBlobStoreKind } from './s3';
+import { createTestBucket, listUploads, s3Env, testBlobStoreKind } from './s3';
 
 export interface StackOptions {
   env?: Record<string, string>;
@@ -44,6 +44,11 @@ export interface Stack {
   openaiB: OpenAI;
   worker: BatchWorker | null;
   workerDone: Promise<void> | null;
+  /**
+   * The keys of every stored file blob and of every write left unfinished (a temp file locally, a multipart upload
+   * on S3): what a failed upload must not leave behind.
+   */
+  storedFiles(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -108,6 +113,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     openaiB: client(keyB),
     worker,
     workerDone,
+    async storedFiles() {
+      const keys: string[] = [];
+      for await (const { key } of blobs.list('')) keys.push(key);
+      const unfinished = bucket
+        ? (await listUploads(bucket.client, bucket.bucket, 'files/')).map((u) => u.key)
+        : fs.readdirSync(path.join(config.filesDir, '.tmp'));
+      return [...keys, ...unfinished];
+    },
     async close() {
       if (worker) {
         worker.worker.shutdown();
