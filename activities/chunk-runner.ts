@@ -40,6 +40,10 @@ export class ChunkRunner {
   /** The first request that failed other than by answering (a write error, say): the attempt fails with it. */
   private failure: unknown = null;
   private lastSaved = 0;
+  /** Requests started and not yet answered (or failed). */
+  private unanswered = 0;
+  /** True once no more requests will start. */
+  private dispatched = false;
   private saving: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -83,7 +87,8 @@ export class ChunkRunner {
     try {
       this.ctx.heartbeat();
       const drained = await this.dispatch().finally(() => {
-        this.writer.hurry();
+        this.dispatched = true;
+        this.flushIfLast();
         return Promise.all(this.inFlight);
       });
       if (this.signal.aborted) await this.untilCancelled();
@@ -164,9 +169,17 @@ export class ChunkRunner {
 
   private start(request: BatchRequest, firstSlot: () => void): void {
     const body = JSON.stringify(request.body);
+    this.unanswered++;
     const task: Promise<void> = this.deps.upstream
       .send(this.input.endpoint, body, this.signal, { first: firstSlot, retry: this.retrySlot })
-      .then((outcome) => this.settle(request.custom_id, outcome))
+      .then(
+        (outcome) => this.settle(request.custom_id, outcome),
+        (err: unknown) => {
+          this.unanswered--;
+          this.flushIfLast();
+          throw err;
+        },
+      )
       .catch((err: unknown) => {
         this.failure ??= err;
       })
@@ -185,9 +198,20 @@ export class ChunkRunner {
         : errorLine(batchId, customId, outcome.code, outcome.message);
     const success = outcome.kind === 'response' && outcome.statusCode < 300;
     const kind = success ? 'out' : 'err';
-    await this.writer.append(kind, line);
+    const stored = this.writer.append(kind, line);
+    this.unanswered--;
+    this.flushIfLast();
+    await stored;
     this.tally.add(kind, customId, success ? usageOf(outcome.body) : undefined);
     this.reportProgress();
+  }
+
+  /**
+   * Once no more requests start, the last answer is written at once rather than at the next flush: a chunk ends
+   * without waiting out CHECKPOINT_FLUSH_MS, and a short chunk writes a single segment.
+   */
+  private flushIfLast(): void {
+    if (this.dispatched && this.unanswered === 0) this.writer.flush();
   }
 
   /**

@@ -18,29 +18,46 @@ const KINDS: readonly PartKind[] = ['out', 'err'];
 
 /** A segment is written every CHECKPOINT_FLUSH_MS while lines arrive, or as soon as it holds this many lines. */
 const MAX_SEGMENT_LINES = 500;
-/** Once a chunk starts no more requests, its last answers are written without waiting out the second. */
-const TAIL_FLUSH_MS = 10;
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 /** Every segment of a batch starts with this. */
 export const batchSegmentsPrefix = (batchId: string) => `${batchId}.`;
 const chunkPrefix = (batchId: string, index: number) => `${batchId}.${pad(index, 6)}.`;
-const SEGMENT = /^(\d{8})\.(out|err)\.[0-9a-f]+$/;
+const SEGMENT = /^(\d{6})\.(\d{8})\.(out|err)\.[0-9a-f]+$/;
 
-interface Segment {
+export interface Segment {
   key: string;
+  chunk: number;
   seq: number;
   kind: PartKind;
 }
 
-async function listSegments(parts: BlobStore, batchId: string, index: number): Promise<Segment[]> {
-  const prefix = chunkPrefix(batchId, index);
-  const segments: Segment[] = [];
+/** The segments under `prefix` (a batch's or one chunk's), in key order: chunk by chunk, each in write order. */
+async function* listSegments(parts: BlobStore, batchId: string, prefix: string): AsyncGenerator<Segment> {
+  const base = batchSegmentsPrefix(batchId).length;
   for await (const { key } of parts.list(prefix)) {
-    const m = SEGMENT.exec(key.slice(prefix.length));
-    if (m) segments.push({ key, seq: Number(m[1]), kind: m[2] as PartKind });
+    const m = SEGMENT.exec(key.slice(base));
+    if (m) yield { key, chunk: Number(m[1]), seq: Number(m[2]), kind: m[3] as PartKind };
   }
-  return segments;
+}
+
+/**
+ * A batch's segments grouped by chunk, in chunk order, from one listing of the whole batch: finalization reads
+ * every chunk, and a listing per chunk would cost a request per chunk.
+ */
+export async function* segmentsByChunk(
+  parts: BlobStore,
+  batchId: string,
+): AsyncGenerator<{ chunk: number; segments: Segment[] }> {
+  let current = null as { chunk: number; segments: Segment[] } | null;
+  for await (const segment of listSegments(parts, batchId, batchSegmentsPrefix(batchId))) {
+    if (current?.chunk !== segment.chunk) {
+      if (current) yield current;
+      current = { chunk: segment.chunk, segments: [] };
+    }
+    current.segments.push(segment);
+  }
+  if (current) yield current;
 }
 
 /** One finished request of a chunk. */
@@ -57,7 +74,7 @@ export interface PartLine {
  * Streams a chunk's finished lines in write order, each custom_id once: two overlapping attempts may both have
  * answered a request, and the answer stored first wins.
  */
-async function* readSegments(parts: BlobStore, segments: Segment[]): AsyncGenerator<PartLine> {
+export async function* readSegments(parts: BlobStore, segments: Segment[]): AsyncGenerator<PartLine> {
   const seen = new Set<string>();
   for (const { key, kind } of segments) {
     for await (const { line } of readLines(await parts.get(key))) {
@@ -76,11 +93,6 @@ async function* readSegments(parts: BlobStore, segments: Segment[]): AsyncGenera
       };
     }
   }
-}
-
-/** Streams the finished lines of chunk `index` of a batch, each request once. */
-export async function* readChunk(parts: BlobStore, batchId: string, index: number): AsyncGenerator<PartLine> {
-  yield* readSegments(parts, await listSegments(parts, batchId, index));
 }
 
 /** What a chunk's segments hold: every request in them is finished. */
@@ -107,7 +119,8 @@ export async function resumeChunk(
   index: number,
   flushMs: number,
 ): Promise<{ tally: PartTally; writer: SegmentWriter }> {
-  const segments = await listSegments(parts, batchId, index);
+  const segments: Segment[] = [];
+  for await (const s of listSegments(parts, batchId, chunkPrefix(batchId, index))) segments.push(s);
   const tally = new PartTally();
   for await (const { kind, customId, usage } of readSegments(parts, segments))
     tally.add(kind, customId, usage);
@@ -116,14 +129,8 @@ export async function resumeChunk(
 }
 
 /** Deletes every segment of a batch; returns how many. Idempotent. */
-export async function deleteBatchSegments(parts: BlobStore, batchId: string): Promise<number> {
-  const keys: string[] = [];
-  for await (const { key } of parts.list(batchSegmentsPrefix(batchId))) keys.push(key);
-  // A few deletes at a time: one by one, a long batch's thousands of segments take a while on S3.
-  for (let i = 0; i < keys.length; i += 16)
-    await Promise.all(keys.slice(i, i + 16).map((k) => parts.delete(k)));
-  return keys.length;
-}
+export const deleteBatchSegments = (parts: BlobStore, batchId: string): Promise<number> =>
+  parts.deletePrefix(batchSegmentsPrefix(batchId));
 
 /**
  * Gathers a chunk's answered lines and writes them as segments, at most `flushMs` apart. `append` resolves once its
@@ -143,7 +150,7 @@ export class SegmentWriter {
     private readonly parts: BlobStore,
     private readonly prefix: string,
     private seq: number,
-    private flushMs: number,
+    private readonly flushMs: number,
   ) {}
 
   append(kind: PartKind, line: object): Promise<void> {
@@ -161,16 +168,8 @@ export class SegmentWriter {
     return promise;
   }
 
-  /** No more requests start: the answers still to come are written within milliseconds of arriving. */
-  hurry(): void {
-    this.flushMs = TAIL_FLUSH_MS;
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.flush(), TAIL_FLUSH_MS);
-    }
-  }
-
-  private flush(): void {
+  /** Writes the lines gathered so far now: the chunk expects no more answers. */
+  flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const waiting = this.waiting;

@@ -4,7 +4,13 @@ import { BatchEntity, ChunkProgressEntity, FileEntity, type FileRow } from '../s
 import { readLines } from '../src/files/line-reader';
 import { batchResultFileId } from '../src/shared/ids';
 import type { FinalizeInput, FinalizeResult } from '../src/contract/batch-workflow';
-import { deleteBatchSegments, PartTally, readChunk, type PartKind } from './chunk-segments';
+import {
+  deleteBatchSegments,
+  PartTally,
+  readSegments,
+  segmentsByChunk,
+  type PartKind,
+} from './chunk-segments';
 import type { ActivityDeps } from './deps';
 import { addUsage, errorLine, zeroUsage } from './result-lines';
 
@@ -51,10 +57,14 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
     };
     const totalUsage = zeroUsage();
     const incomplete = new Set(input.incomplete);
+    const stored = segmentsByChunk(deps.parts, batchId);
+    let next = await stored.next();
     for (const chunk of input.chunks) {
       heartbeat(chunk.index);
+      while (!next.done && next.value.chunk < chunk.index) next = await stored.next();
+      const segments = !next.done && next.value.chunk === chunk.index ? next.value.segments : [];
       const tally = new PartTally();
-      for await (const { kind, line, customId, usage } of readChunk(deps.parts, batchId, chunk.index)) {
+      for await (const { kind, line, customId, usage } of readSegments(deps.parts, segments)) {
         tally.add(kind, customId, usage);
         writers[kind].lines++;
         await writers[kind].write(Buffer.concat([line, NEWLINE]));

@@ -407,6 +407,59 @@ ${table(
   ],
 )}`);
   }
+  if (res.stores) {
+    const { local, s3, traffic } = res.stores;
+    const n = local.requests;
+    const perK = (x: number) => (x * 1000) / n;
+    const s3Requests = Object.values(traffic.requests).reduce((a, x) => a + x, 0);
+    const row = (name: string, c: Comparison, requests: string, moved: string) => [
+      name,
+      `**${r2(utilisation(c))}**`,
+      sec(c.besh.wallMs),
+      r2(per1k(beshCpu(c.besh), n)),
+      mb(c.besh.memory.workerPeakMb),
+      requests,
+      moved,
+    ];
+    sections.push(`## Blob stores: local and S3
+
+The same ${int(n)}-request batch on ${local.pool}, once with \`BLOB_STORE=local\` and once with \`BLOB_STORE=s3\`
+against moto's S3 server on this machine, through a proxy that counts requests and body bytes (upload, run and
+download included). The input file is ${(traffic.inputBytes / 1e6).toFixed(1)} MB.
+
+${table(
+  [
+    'Store',
+    'Utilisation',
+    'create → completed',
+    'CPU-s per 1,000 requests',
+    'Worker peak RSS',
+    'S3 requests per 1,000 lines',
+    'S3 bytes up / down',
+  ],
+  [
+    row('local (one volume)', local, '—', '—'),
+    row(
+      'S3 (moto)',
+      s3,
+      r2(perK(s3Requests)),
+      `${(traffic.bytesUp / 1e6).toFixed(1)} MB / ${(traffic.bytesDown / 1e6).toFixed(1)} MB`,
+    ),
+  ],
+)}
+
+S3 requests per 1,000 lines by operation: ${Object.entries(traffic.requests)
+      .filter(([, x]) => x > 0)
+      .sort(([, a], [, b]) => b - a)
+      .map(([op, x]) => `${op} ${r2(perK(x))}`)
+      .join(', ')}. Bytes moved beyond the input itself: ${(
+      (traffic.bytesUp + traffic.bytesDown - traffic.inputBytes) /
+      1e6
+    ).toFixed(
+      1,
+    )} MB (the input read back by the chunks, segments written and read once, the output written and
+downloaded).`);
+  }
   if (res.concurrent) {
     const c = res.concurrent;
     const t0 = Math.min(...c.besh.batches.map((b) => b.createdAt));

@@ -50,6 +50,17 @@ export interface Comparison {
   besh: BeshRun;
 }
 
+/** What BESH sent to and read from S3 during one batch (upload, run, download). */
+export interface S3Traffic {
+  /** Requests by S3 operation. */
+  requests: Record<string, number>;
+  /** Request and response body bytes. */
+  bytesUp: number;
+  bytesDown: number;
+  /** The batch's input file size, for scale. */
+  inputBytes: number;
+}
+
 export interface Calibration {
   pool: string;
   requests: number;
@@ -81,6 +92,8 @@ export interface Results {
   fast: Comparison | null;
   /** The same with CONCURRENCY_MODE=fixed: the orchestration's cost without the adaptive limit's choices. */
   fastFixed: BeshRun | null;
+  /** One batch on each blob store, side by side: local, then S3 (moto) through a counting proxy. */
+  stores: { local: Comparison; s3: Comparison; traffic: S3Traffic } | null;
   /** Set when the run stopped early: the report then covers what was measured before. */
   error?: string;
 }

@@ -15,6 +15,7 @@ import { Client as PgClient } from 'pg';
 import { projectRoot } from '../src/paths';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { freePort } from '../test/support/ports';
+import { createTestBucket, FaultProxy, s3Env, stopMoto } from '../test/support/s3';
 import { BeshStack, type StackContext } from './besh';
 import { runDirect } from './direct-client';
 import { buckets, summarize } from './metrics';
@@ -23,12 +24,18 @@ import { Pool } from './pool';
 import { PostgresCpu } from './postgres';
 import { machineJiffies, Processes, startNginx } from './processes';
 import { printLine, renderMarkdown } from './report';
-import type { BeshRun, Calibration, Comparison, DirectRun, PoolInfo, Results } from './results';
+import type { BeshRun, Calibration, Comparison, DirectRun, PoolInfo, Results, S3Traffic } from './results';
 import { MAX_OUTPUT_TOKENS, MIN_OUTPUT_TOKENS, readBodies, writeWorkload, type Workload } from './workload';
 
 const PRESETS = {
-  full: { sizes: '1000,10000,50000', oneReplicaSizes: '1000,10000', concurrent: '4x5000', fast: '10000' },
-  quick: { sizes: '1000,2000', oneReplicaSizes: '500,1000', concurrent: '4x500', fast: '2000' },
+  full: {
+    sizes: '1000,10000,50000',
+    oneReplicaSizes: '1000,10000',
+    concurrent: '4x5000',
+    fast: '10000',
+    s3: '10000',
+  },
+  quick: { sizes: '1000,2000', oneReplicaSizes: '500,1000', concurrent: '4x500', fast: '2000', s3: '2000' },
 };
 const ADMIN_DB_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -39,6 +46,8 @@ const { values: args } = parseArgs({
     'one-replica-sizes': { type: 'string' },
     concurrent: { type: 'string' },
     fast: { type: 'string' },
+    /** Requests of the batch run on both blob stores (local, then S3 on a moto server); 0 skips it. */
+    s3: { type: 'string' },
     replicas: { type: 'string', default: '8' },
     capacity: { type: 'string', default: '32' },
     'base-latency-ms': { type: 'string', default: '40' },
@@ -58,8 +67,9 @@ const sizes = list(args.sizes ?? defaults.sizes);
 const oneReplicaSizes = list(args['one-replica-sizes'] ?? defaults.oneReplicaSizes);
 const [concurrentBatches, concurrentSize] = (args.concurrent ?? defaults.concurrent).split('x').map(Number);
 const fastSize = Number(args.fast ?? defaults.fast);
+const s3Size = Number(args.s3 ?? defaults.s3);
 const custom =
-  args.quick || [args.sizes, args['one-replica-sizes'], args.concurrent, args.fast].some(Boolean);
+  args.quick || [args.sizes, args['one-replica-sizes'], args.concurrent, args.fast, args.s3].some(Boolean);
 // Only the full run replaces the committed report; smaller ones land beside the raw results.
 const outDir = path.join(projectRoot, 'bench', 'out');
 const mdPath = path.resolve(args.md ?? (custom ? path.join(outDir, 'BENCHMARKS.md') : 'BENCHMARKS.md'));
@@ -70,7 +80,14 @@ const latency = { baseLatencyMs: Number(args['base-latency-ms']), perTokenMs: Nu
 const replicas = Number(args.replicas);
 const capacity = Number(args.capacity);
 
-for (const [name, n] of Object.entries({ replicas, capacity, concurrentBatches, concurrentSize, fastSize })) {
+for (const [name, n] of Object.entries({
+  replicas,
+  capacity,
+  concurrentBatches,
+  concurrentSize,
+  fastSize,
+  s3Size,
+})) {
   if (!Number.isFinite(n) || n < 0) throw new Error(`invalid --${name}`);
 }
 
@@ -100,7 +117,7 @@ async function main(): Promise<void> {
   // Inputs first: generating 200 MB takes a few seconds and must not overlap a measurement.
   const t = Date.now();
   const inputs = new Map<number, Workload>();
-  for (const n of new Set([...sizes, ...oneReplicaSizes, ...(fastSize ? [fastSize] : [])])) {
+  for (const n of new Set([...sizes, ...oneReplicaSizes, ...[fastSize, s3Size].filter(Boolean)])) {
     inputs.set(n, writeWorkload(path.join(work, `input-${n}.jsonl`), n, n, `req${n}`));
   }
   const concurrentInputs = Array.from({ length: concurrentSize ? concurrentBatches : 0 }, (_, i) =>
@@ -170,6 +187,7 @@ async function main(): Promise<void> {
     concurrent: null,
     fast: null,
     fastFixed: null,
+    stores: null,
   };
   const save = () => {
     results.durationS = Math.round((Date.now() - started) / 1000);
@@ -179,7 +197,7 @@ async function main(): Promise<void> {
   /** One pool: calibrate the direct client, then direct and BESH side by side for each input. */
   const onPool = async (
     info: Omit<PoolInfo, 'slots'>,
-    jobs: { inputs: Workload[]; kind: 'single' | 'concurrent' | 'fast' }[],
+    jobs: { inputs: Workload[]; kind: 'single' | 'concurrent' | 'fast' | 'stores' }[],
     candidates: (slots: number) => number[],
   ) => {
     const pool = await Pool.start(info, procs);
@@ -229,10 +247,38 @@ async function main(): Promise<void> {
           direct: d,
           besh: b,
         };
+        printLine(cmp);
         if (job.kind === 'single') results.utilisation.push(cmp);
         else if (job.kind === 'concurrent') results.concurrent = cmp;
-        else results.fast = cmp;
-        printLine(cmp);
+        else if (job.kind === 'fast') results.fast = cmp;
+        else {
+          // The same batch again with its files and checkpoint segments in S3, counted at a proxy in front.
+          const s3 = await benchS3();
+          const before = s3.traffic();
+          const onS3 = await besh(
+            ctx,
+            pool,
+            `${origin}/v1`,
+            { ...info.beshEnv, ...s3.env },
+            job.inputs,
+            `${label}-s3`,
+            deadlineMs,
+          );
+          const after = s3.traffic();
+          results.stores = {
+            local: cmp,
+            s3: { ...cmp, besh: onS3 },
+            traffic: {
+              requests: Object.fromEntries(
+                Object.entries(after.requests).map(([op, n]) => [op, n - (before.requests[op] ?? 0)]),
+              ),
+              bytesUp: after.bytesUp - before.bytesUp,
+              bytesDown: after.bytesDown - before.bytesDown,
+              inputBytes: job.inputs.reduce((n, w) => n + w.bytes, 0),
+            },
+          };
+          printLine({ ...cmp, pool: `${info.name}, BLOB_STORE=s3 (moto)`, besh: onS3 });
+        }
         save();
         if (job.kind === 'fast') {
           // Diagnostic: the same batch at a fixed MAX_WORKERS tells the orchestration's own cost apart from
@@ -259,7 +305,7 @@ async function main(): Promise<void> {
 
   const slotsTimes = (factors: number[]) => (slots: number) => factors.map((f) => Math.round(slots * f));
   const pools: { info: Omit<PoolInfo, 'slots'>; jobs: Parameters<typeof onPool>[1] }[] = [];
-  if (sizes.length || concurrentInputs.length) {
+  if (sizes.length || concurrentInputs.length || s3Size) {
     // docker-compose.8gpu.yml's settings for a multi-replica pool: a higher ceiling, more batches at once.
     const beshEnv: Record<string, string> =
       replicas > 1 ? { MAX_WORKERS: '1024', MAX_CONCURRENT_BATCHES: '8' } : {};
@@ -268,6 +314,7 @@ async function main(): Promise<void> {
       jobs: [
         ...sizes.map((n) => ({ inputs: [inputs.get(n)!], kind: 'single' as const })),
         ...(concurrentInputs.length ? [{ inputs: concurrentInputs, kind: 'concurrent' as const }] : []),
+        ...(s3Size ? [{ inputs: [inputs.get(s3Size)!], kind: 'stores' as const }] : []),
       ],
     });
   }
@@ -356,6 +403,30 @@ async function besh(
   } finally {
     await stack.stop();
   }
+}
+
+let s3Bench: Promise<{ env: Record<string, string>; traffic(): S3Traffic }> | null = null;
+/** A moto server, a bucket and a counting proxy, started on first use and removed by cleanup(). */
+function benchS3() {
+  s3Bench ??= (async () => {
+    const bucket = await createTestBucket();
+    const proxy = await FaultProxy.start(bucket.endpoint);
+    cleanups.push(async () => {
+      await proxy.close();
+      await bucket.drop();
+      await stopMoto();
+    });
+    return {
+      env: s3Env(proxy.endpoint, bucket.bucket),
+      traffic: (): S3Traffic => ({
+        requests: Object.fromEntries(proxy.forwarded),
+        bytesUp: proxy.bytesUp,
+        bytesDown: proxy.bytesDown,
+        inputBytes: 0,
+      }),
+    };
+  })();
+  return s3Bench;
 }
 
 async function adminQuery(sql: string): Promise<void> {

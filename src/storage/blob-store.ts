@@ -15,6 +15,8 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Every blob whose key starts with `prefix`, in ascending key order. */
   list(prefix: string): AsyncIterable<BlobListing>;
+  /** Deletes every blob whose key starts with `prefix` (many per request where the store allows); how many. */
+  deletePrefix(prefix: string): Promise<number>;
   /** Removes what writes interrupted by a crash left behind, if older than `olderThanMs`; returns how many. */
   sweepIncomplete(olderThanMs: number): Promise<number>;
 }

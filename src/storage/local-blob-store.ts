@@ -65,6 +65,15 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  async deletePrefix(prefix: string): Promise<number> {
+    let deleted = 0;
+    for await (const { key } of this.list(prefix)) {
+      await this.delete(key);
+      deleted++;
+    }
+    return deleted;
+  }
+
   /** Leftovers of writes interrupted by a crash; safe to remove when nothing is uploading. */
   sweepIncomplete(olderThanMs: number): Promise<number> {
     return removeOlderThan(path.join(this.root, '.tmp'), olderThanMs);

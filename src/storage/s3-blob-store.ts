@@ -1,6 +1,7 @@
 import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
@@ -179,6 +180,31 @@ export class S3BlobStore implements BlobStore {
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
+  }
+
+  /** One DeleteObjects request per listed page (at most 1,000 keys). */
+  async deletePrefix(prefix: string): Promise<number> {
+    assertSafeKey(prefix || 'x'); // the prefix of safe keys: an empty one means the whole store
+    let deleted = 0;
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken }),
+      );
+      const keys = (page.Contents ?? [])
+        .map((o) => ({ Key: o.Key! }))
+        .filter((k) => !k.Key.slice(this.prefix.length).includes('/'));
+      if (keys.length) {
+        const res = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
+        );
+        if (res.Errors?.length)
+          throw new Error(`S3 could not delete ${res.Errors.length} objects: ${res.Errors[0].Code}`);
+        deleted += keys.length;
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return deleted;
   }
 
   /** Multipart uploads under this store's prefix left unfinished (by a crash) for longer than `olderThanMs`. */

@@ -218,6 +218,13 @@ for (const kind of ['local', 's3'] as const) {
       assert.deepEqual(await keysOf(store, 'list_01'), keys.slice(100, 200));
       assert.deepEqual(await keysOf(store, 'nothing-here'), []);
       assert.deepEqual(await keysOf(subject.neighbour, 'list_'), ['list_neighbour']);
+
+      // Deleting by prefix removes exactly the listed keys, across pages, and leaves the neighbour's.
+      assert.equal(await store.deletePrefix('list_01'), 100);
+      assert.deepEqual(await keysOf(store, 'list_'), [...keys.slice(0, 100), ...keys.slice(200)]);
+      assert.equal(await store.deletePrefix('list_'), 130);
+      assert.equal(await store.deletePrefix('list_'), 0);
+      assert.deepEqual(await keysOf(subject.neighbour, 'list_'), ['list_neighbour']);
     });
 
     it('streams a 64 MiB upload in bounded memory (multipart on S3) and reads it back intact', async () => {
@@ -334,7 +341,8 @@ for (const kind of ['local', 's3'] as const) {
           assert.ok(proxy!.totalFailed() > 0, 'faults were injected');
           proxy!.setRule(null);
           assert.equal(await subject.leftovers(), 0, 'no unfinished upload');
-          for (const b of [...small.map((s) => s.key), `${tag}_big`]) await store.delete(b);
+          await store.delete(`${tag}_big`);
+          assert.equal(await store.deletePrefix(`${tag}_`), small.length);
           assert.deepEqual(await keysOf(store, `${tag}_`), []);
         });
       }

@@ -209,12 +209,19 @@ export interface FaultRule {
   fault: Fault;
 }
 
-/** An HTTP proxy in front of an S3 server that fails requests by rule; counts what it forwarded and failed. */
+/**
+ * An HTTP proxy in front of an S3 server that fails requests by rule; counts what it forwarded and failed, and the
+ * body bytes each way (the bench's S3 row reads those).
+ */
 export class FaultProxy {
   private rule: FaultRule | null = null;
   private seen = 0;
   readonly forwarded = new Map<S3Op, number>();
   readonly failed = new Map<S3Op, number>();
+  /** Request body bytes forwarded to the server. */
+  bytesUp = 0;
+  /** Response body bytes forwarded from the server. */
+  bytesDown = 0;
 
   private readonly server: http.Server;
   private readonly agent = new http.Agent({ keepAlive: true });
@@ -274,10 +281,12 @@ export class FaultProxy {
       { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.on('data', (d: Buffer) => (this.bytesDown += d.length));
         answer.pipe(res);
       },
     );
     out.on('error', () => req.socket.destroy());
+    req.on('data', (d: Buffer) => (this.bytesUp += d.length));
     req.pipe(out);
   }
 

@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 import { BatchStops } from '../../activities/batch-stops';
-import { readChunk, type PartKind } from '../../activities/chunk-segments';
+import { readSegments, segmentsByChunk, type PartKind } from '../../activities/chunk-segments';
 import type { ActivityDeps } from '../../activities/deps';
 import { FairLimiter } from '../../activities/fair-limiter';
 import { processChunkActivity } from '../../activities/process-chunk';
@@ -230,7 +230,10 @@ describe('processChunk (the chunk runner)', () => {
     assert.equal(keys.length, 3);
     assert.match(keys[2], /\.00000002\.out\.[0-9a-f]{6}$/, 'the new segment comes after both');
     const read: string[] = [];
-    for await (const { customId } of readChunk(parts, batchId, 0)) read.push(customId);
+    for await (const { chunk, segments } of segmentsByChunk(parts, batchId)) {
+      assert.equal(chunk, 0);
+      for await (const { customId } of readSegments(parts, segments)) read.push(customId);
+    }
     assert.deepEqual(read, [0, 1, 2, 3, 4].map(idOf), 'each request read once, in write order');
   });
 

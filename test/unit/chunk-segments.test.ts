@@ -3,7 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { deleteBatchSegments, readChunk, resumeChunk } from '../../activities/chunk-segments';
+import {
+  deleteBatchSegments,
+  readSegments,
+  resumeChunk,
+  segmentsByChunk,
+} from '../../activities/chunk-segments';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 
 /** A local store whose writes wait until the test lets them through, to see when an append counts as stored. */
@@ -49,10 +54,10 @@ describe('chunk segments: the checkpoint a chunk resumes from on any host', () =
 
   it('an append resolves only once its segment is stored', async () => {
     const { writer } = await resumeChunk(parts, 'batch_a', 0, 1000);
-    writer.hurry();
     parts.hold();
     let stored = false;
     const appended = writer.append('out', line(0, 'out')).then(() => (stored = true));
+    writer.flush();
     // Bounded wait for the write to start, then a look while it is held.
     for (let i = 0; i < 200 && parts.puts.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
     assert.equal(parts.puts.length, 1);
@@ -61,7 +66,8 @@ describe('chunk segments: the checkpoint a chunk resumes from on any host', () =
     await appended;
     await writer.close();
     const ids: string[] = [];
-    for await (const { customId } of readChunk(parts, 'batch_a', 0)) ids.push(customId);
+    for await (const { segments } of segmentsByChunk(parts, 'batch_a'))
+      for await (const { customId } of readSegments(parts, segments)) ids.push(customId);
     assert.deepEqual(ids, ['r0']);
   });
 
@@ -70,7 +76,7 @@ describe('chunk segments: the checkpoint a chunk resumes from on any host', () =
     const appends = Array.from({ length: 1200 }, (_, i) =>
       first.writer.append(i % 10 === 9 ? 'err' : 'out', line(i, i % 10 === 9 ? 'err' : 'out')),
     );
-    first.writer.hurry();
+    first.writer.flush();
     await Promise.all(appends);
     await first.writer.close();
     // 500 + 500 lines written as they filled up, 200 at the tail: three sequence numbers, each with both kinds.
@@ -95,8 +101,7 @@ describe('chunk segments: the checkpoint a chunk resumes from on any host', () =
   });
 
   it('a failed write fails its appends and every later one, so the attempt retries from what is stored', async () => {
-    const { writer } = await resumeChunk(parts, 'batch_c', 0, 1000);
-    writer.hurry();
+    const { writer } = await resumeChunk(parts, 'batch_c', 0, 10);
     parts.failing = true;
     await assert.rejects(writer.append('out', line(0, 'out')), /store down/);
     parts.failing = false;
