@@ -37,7 +37,6 @@ async function rawUpload(
   };
 }
 
-
 async function expectError(promise: Promise<unknown>, status: number, pattern: RegExp, code?: string) {
   const err = await promise.then(
     () => assert.fail('expected an error'),
