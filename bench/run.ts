@@ -452,9 +452,24 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+/**
+ * Dated sections (`## 2026-12-01: …`) are side-by-side comparisons written by hand from custom runs; a new report
+ * keeps them, after its own opening paragraph.
+ */
+function datedSections(md: string): string {
+  const parts = md.split(/^(?=## )/m);
+  return parts.filter((p) => /^## \d{4}-\d{2}-\d{2}/.test(p)).join('');
+}
+
 function writeReport(results: Results): void {
   fs.writeFileSync(svgPath, renderSvg(results));
-  fs.writeFileSync(mdPath, renderMarkdown(results, path.relative(path.dirname(mdPath), svgPath)));
+  const kept = fs.existsSync(mdPath) ? datedSections(fs.readFileSync(mdPath, 'utf8')) : '';
+  const md = renderMarkdown(results, path.relative(path.dirname(mdPath), svgPath));
+  const firstSection = md.search(/^## /m);
+  fs.writeFileSync(
+    mdPath,
+    firstSection === -1 ? md + kept : md.slice(0, firstSection) + kept + md.slice(firstSection),
+  );
   console.log(`\nwrote ${path.relative(projectRoot, mdPath)} and ${path.relative(projectRoot, svgPath)}`);
 }
 
