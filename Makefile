@@ -100,11 +100,11 @@ TEST_UNIT := npx mocha --config test/unit/.mocharc.json 'test/unit/**/*.test.ts'
 TEST_WORKFLOW := npx mocha --config test/workflow/.mocharc.json 'test/workflow/**/*.test.ts'
 TEST_INTEGRATION := npx mocha 'test/integration/**/*.test.ts'
 
-test: tools $(MOTO) browser-tools deploy-tools ## Run unit, workflow and integration tests (PostgreSQL), the @store ones again on S3 (moto), a smoke run on SQLite
+test: tools $(MOTO) browser-tools deploy-tools ## Run unit, workflow and integration tests (PostgreSQL, on the local store and again on S3 with moto), a smoke run on SQLite
 	$(TEST_UNIT)
 	$(TEST_WORKFLOW)
 	BESH_TEST_DB=postgres $(TEST_INTEGRATION)
-	BESH_TEST_DB=postgres BESH_TEST_BLOB_STORE=s3 $(TEST_INTEGRATION) --grep @store
+	BESH_TEST_DB=postgres BESH_TEST_BLOB_STORE=s3 $(TEST_INTEGRATION)
 	BESH_TEST_DB=sqlite $(TEST_INTEGRATION) --grep @smoke
 
 test-unit: $(NODE_STAMP) ## Run the unit tests only (no Temporal server; seconds)
@@ -116,7 +116,7 @@ test-workflow: $(NODE_STAMP) $(TEMPORAL_CLI) ## Run the workflow tests and the r
 test-integration: tools browser-tools deploy-tools ## Run the integration tests on PostgreSQL
 	BESH_TEST_DB=postgres $(TEST_INTEGRATION)
 
-test-s3: $(NODE_STAMP) $(TEMPORAL_CLI) $(MOTO) ## Run the blob store contract tests and the @store engine tests on S3 (moto)
+test-s3: $(NODE_STAMP) $(TEMPORAL_CLI) $(MOTO) ## Quick S3 check: the blob store contract tests and the engine tests tagged @store on S3 (moto)
 	BESH_TEST_DB=postgres npx mocha test/integration/blob-store.test.ts
 	BESH_TEST_DB=postgres BESH_TEST_BLOB_STORE=s3 $(TEST_INTEGRATION) --grep @store
 
