@@ -198,9 +198,13 @@ export class ChunkRunner {
         : errorLine(batchId, customId, outcome.code, outcome.message);
     const success = outcome.kind === 'response' && outcome.statusCode < 300;
     const kind = success ? 'out' : 'err';
-    const stored = this.writer.append(kind, line);
-    this.unanswered--;
-    this.flushIfLast();
+    let stored: Promise<void>;
+    try {
+      stored = this.writer.append(kind, line);
+    } finally {
+      this.unanswered--;
+      this.flushIfLast();
+    }
     await stored;
     this.tally.add(kind, customId, success ? usageOf(outcome.body) : undefined);
     this.reportProgress();

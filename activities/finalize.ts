@@ -1,4 +1,5 @@
 import { heartbeat } from '@temporalio/activity';
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { BatchEntity, ChunkProgressEntity, FileEntity, type FileRow } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
@@ -31,7 +32,14 @@ class ResultFileWriter {
   }
 
   async write(chunk: Buffer | string): Promise<void> {
-    if (!this.stream.write(chunk)) await new Promise((resolve) => this.stream.once('drain', resolve));
+    if (this.stream.write(chunk)) return;
+    // A store that gave up destroys the stream, and 'drain' never comes: its failure ends the wait instead.
+    await Promise.race([once(this.stream, 'drain'), this.stored]);
+  }
+
+  /** After a failure: ends the upload (an S3 store aborts it), so a failed attempt leaves nothing pending. */
+  abandon(err: unknown): void {
+    this.stream.destroy(err instanceof Error ? err : new Error(String(err)));
   }
 
   async finish(): Promise<number | null> {
@@ -57,31 +65,37 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
     };
     const totalUsage = zeroUsage();
     const incomplete = new Set(input.incomplete);
-    const stored = segmentsByChunk(deps.parts, batchId);
-    let next = await stored.next();
-    for (const chunk of input.chunks) {
-      heartbeat(chunk.index);
-      while (!next.done && next.value.chunk < chunk.index) next = await stored.next();
-      const segments = !next.done && next.value.chunk === chunk.index ? next.value.segments : [];
-      const tally = new PartTally();
-      for await (const { kind, line, customId, usage } of readSegments(deps.parts, segments)) {
-        tally.add(kind, customId, usage);
-        writers[kind].lines++;
-        await writers[kind].write(Buffer.concat([line, NEWLINE]));
+    try {
+      const stored = segmentsByChunk(deps.parts, batchId);
+      let next = await stored.next();
+      for (const chunk of input.chunks) {
+        heartbeat(chunk.index);
+        while (!next.done && next.value.chunk < chunk.index) next = await stored.next();
+        const segments = !next.done && next.value.chunk === chunk.index ? next.value.segments : [];
+        const tally = new PartTally();
+        for await (const { kind, line, customId, usage } of readSegments(deps.parts, segments)) {
+          tally.add(kind, customId, usage);
+          writers[kind].lines++;
+          await writers[kind].write(Buffer.concat([line, NEWLINE]));
+        }
+        addUsage(totalUsage, tally.usage);
+        if (!incomplete.has(chunk.index) || !input.missing) continue;
+        const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
+        for await (const { line } of readLines(source)) {
+          const text = line.toString('utf8');
+          if (!text.trim()) continue;
+          const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
+          if (tally.done.has(customId)) continue;
+          writers.err.lines++;
+          await writers.err.write(
+            JSON.stringify(errorLine(batchId, customId, input.missing.code, input.missing.message)) + '\n',
+          );
+        }
       }
-      addUsage(totalUsage, tally.usage);
-      if (!incomplete.has(chunk.index) || !input.missing) continue;
-      const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
-      for await (const { line } of readLines(source)) {
-        const text = line.toString('utf8');
-        if (!text.trim()) continue;
-        const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
-        if (tally.done.has(customId)) continue;
-        writers.err.lines++;
-        await writers.err.write(
-          JSON.stringify(errorLine(batchId, customId, input.missing.code, input.missing.message)) + '\n',
-        );
-      }
+    } catch (err) {
+      writers.out.abandon(err);
+      writers.err.abandon(err);
+      throw err;
     }
     const [outBytes, errBytes] = await Promise.all([writers.out.finish(), writers.err.finish()]);
 

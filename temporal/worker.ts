@@ -5,10 +5,12 @@ import { createActivities } from '../activities';
 import { AdaptiveLimit } from '../activities/adaptive-limit';
 import { BatchStops } from '../activities/batch-stops';
 import { FairLimiter } from '../activities/fair-limiter';
+import { adoptLegacyParts } from '../activities/legacy-parts';
 import { Upstream } from '../activities/upstream';
 import type { Config } from '../src/config';
 import { trackInFlight, upstreamLatency, upstreamRequests } from '../src/metrics/registry';
 import type { BlobStore } from '../src/storage/blob-store';
+import { LocalBlobStore } from '../src/storage/local-blob-store';
 import { compiledBundlePath } from './bundle';
 
 /** The adaptive limit's measurement window. */
@@ -37,6 +39,8 @@ export async function createBatchWorker(
   overrides: Partial<WorkerOptions> = {},
 ): Promise<BatchWorker> {
   const connection = deps.connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
+  // Batches that ran across the upgrade to checkpoint segments keep their answered lines.
+  if (deps.parts instanceof LocalBlobStore) await adoptLegacyParts(deps.parts.root);
   const limiter = new FairLimiter(config.maxWorkers);
   // Adaptive mode finds the pool's best concurrency itself, between a quarter of MAX_WORKERS (its start, so a
   // short batch on a big pool is not all ramp) and MAX_WORKERS.

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { adoptLegacyParts } from '../../activities/legacy-parts';
 import {
   deleteBatchSegments,
   readSegments,
@@ -108,5 +109,31 @@ describe('chunk segments: the checkpoint a chunk resumes from on any host', () =
     await assert.rejects(writer.append('out', line(1, 'out')), /store down/);
     assert.deepEqual(await resumeChunk(parts, 'batch_c', 0, 1000).then((r) => r.tally.done.size), 0);
     await writer.close();
+  });
+});
+
+describe('part files from before checkpoint segments', () => {
+  let dir: string;
+  beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-legacy-parts-'))));
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('become their chunk’s first segment, whole lines only, so a batch running across the upgrade loses none', async () => {
+    const folder = path.join(dir, 'batch_old');
+    fs.mkdirSync(folder);
+    const out = [0, 1].map((i) => JSON.stringify(line(i, 'out')) + '\n').join('');
+    const torn = JSON.stringify(line(2, 'out')).slice(0, 20);
+    fs.writeFileSync(path.join(folder, '000003.out.jsonl'), out + torn);
+    fs.writeFileSync(path.join(folder, '000003.err.jsonl'), JSON.stringify(line(9, 'err')) + '\n');
+    fs.writeFileSync(path.join(folder, '000004.out.jsonl'), torn); // nothing whole yet
+
+    assert.equal(await adoptLegacyParts(dir), 3);
+    assert.equal(fs.existsSync(folder), false, 'the old folder is gone');
+    const parts = new LocalBlobStore(dir);
+    const chunk3 = await resumeChunk(parts, 'batch_old', 3, 1000);
+    assert.deepEqual([...chunk3.tally.done].sort(), ['r0', 'r1', 'r9']);
+    assert.equal(chunk3.tally.completed, 2);
+    assert.equal(chunk3.tally.failed, 1);
+    assert.equal((await resumeChunk(parts, 'batch_old', 4, 1000)).tally.done.size, 0);
+    assert.equal(await adoptLegacyParts(dir), 0, 'idempotent');
   });
 });
