@@ -14,6 +14,6 @@ export interface AppDeps {
   idempotency: IdempotencyService;
   stats: StatsService;
   /** The dependencies /health reports, each a probe that resolves when it answers. */
-  probes: { database(): Promise<unknown>; temporal(): Promise<unknown> };
+  probes: { database(): Promise<unknown>; temporal(): Promise<unknown>; storage(): Promise<unknown> };
   log?: (msg: string, err?: unknown) => void;
 }

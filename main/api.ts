@@ -46,7 +46,11 @@ export function composeApi(config: Config, { db, blobs, keys, temporal, log }: A
     files,
     idempotency: new IdempotencyService(db),
     stats: new StatsService(db),
-    probes: { database: () => db.query('SELECT 1'), temporal: () => engine.ping() },
+    probes: {
+      database: () => db.query('SELECT 1'),
+      temporal: () => engine.ping(),
+      storage: () => blobs.ping(),
+    },
     log,
   });
 }

@@ -7,7 +7,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number) =>
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref()),
   ]);
 
-/** 200 only when both dependencies answer; otherwise 503 naming the one that is down. */
+/** 200 only when the database, Temporal and the file store answer; otherwise 503 naming what is down. */
 export function healthRouter(probes: AppDeps['probes']): Router {
   const router = new Router();
   router.get('/health', async (ctx) => {
@@ -16,13 +16,14 @@ export function healthRouter(probes: AppDeps['probes']): Router {
         () => 'ok' as const,
         () => 'down' as const,
       );
-    const [database, temporal] = await Promise.all([
+    const [database, temporal, storage] = await Promise.all([
       check(() => probes.database()),
       check(() => probes.temporal()),
+      check(() => probes.storage()),
     ]);
-    const ok = database === 'ok' && temporal === 'ok';
+    const ok = database === 'ok' && temporal === 'ok' && storage === 'ok';
     ctx.status = ok ? 200 : 503;
-    ctx.body = { status: ok ? 'ok' : 'unavailable', database, temporal };
+    ctx.body = { status: ok ? 'ok' : 'unavailable', database, temporal, storage };
   });
   return router;
 }

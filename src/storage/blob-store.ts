@@ -17,6 +17,8 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<BlobListing>;
   /** Deletes every blob whose key starts with `prefix` (many per request where the store allows); how many. */
   deletePrefix(prefix: string): Promise<number>;
+  /** Rejects when the store cannot be used (its folder or bucket missing, or unreachable): for /health. */
+  ping(): Promise<void>;
   /** Removes what writes interrupted by a crash left behind, if older than `olderThanMs`; returns how many. */
   sweepIncomplete(olderThanMs: number): Promise<number>;
 }

@@ -65,6 +65,10 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  async ping(): Promise<void> {
+    await fs.promises.access(this.root, fs.constants.W_OK);
+  }
+
   async deletePrefix(prefix: string): Promise<number> {
     let deleted = 0;
     for await (const { key } of this.list(prefix)) {

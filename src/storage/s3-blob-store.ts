@@ -3,6 +3,7 @@ import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -35,6 +36,8 @@ export class S3BlobStore implements BlobStore {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly readWindow: number;
+  /** False once the store has refused DeleteObjects. */
+  private batchDelete = true;
 
   constructor(
     readonly client: S3Client,
@@ -94,7 +97,8 @@ export class S3BlobStore implements BlobStore {
     // The first window is fetched here, so a missing blob rejects before a stream exists.
     const first = await this.window(key, Key, start, end, undefined);
     if (!first) return Readable.from([]);
-    return Readable.from(this.windows(key, Key, first, end));
+    // One window ahead at most (Readable.from would otherwise buffer 16): a paused reader holds about 2 MiB.
+    return Readable.from(this.windows(key, Key, first, end), { objectMode: false, highWaterMark: 1 });
   }
 
   /**
@@ -182,6 +186,14 @@ export class S3BlobStore implements BlobStore {
     } while (ContinuationToken);
   }
 
+  /** HeadBucket: fails for a missing bucket, refused credentials or an unreachable endpoint. */
+  async ping(timeoutMs = 3000): Promise<void> {
+    // Bounded: a health check must not leave retries running against a store that is down.
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), {
+      abortSignal: AbortSignal.timeout(timeoutMs),
+    });
+  }
+
   /** One DeleteObjects request per listed page (at most 1,000 keys). */
   async deletePrefix(prefix: string): Promise<number> {
     assertSafeKey(prefix || 'x'); // the prefix of safe keys: an empty one means the whole store
@@ -195,16 +207,49 @@ export class S3BlobStore implements BlobStore {
         .map((o) => ({ Key: o.Key! }))
         .filter((k) => !k.Key.slice(this.prefix.length).includes('/'));
       if (keys.length) {
-        const res = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }),
-        );
-        if (res.Errors?.length)
-          throw new Error(`S3 could not delete ${res.Errors.length} objects: ${res.Errors[0].Code}`);
+        await this.deleteKeys(keys.map((k) => k.Key));
         deleted += keys.length;
       }
       ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (ContinuationToken);
     return deleted;
+  }
+
+  /**
+   * One DeleteObjects request for up to 1,000 keys. Some S3-compatible stores refuse it (no batch delete, or
+   * Content-MD5 required where the SDK sends a CRC32): then one DeleteObject per key, a few at a time.
+   */
+  private async deleteKeys(keys: string[]): Promise<void> {
+    if (this.batchDelete) {
+      try {
+        const res = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.bucket,
+            Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+        if (!res.Errors?.length) return;
+        throw new Error(`S3 could not delete ${res.Errors.length} objects: ${res.Errors[0].Code}`);
+      } catch (err) {
+        const refused =
+          err instanceof S3ServiceException &&
+          [
+            'NotImplemented',
+            'MissingContentMD5',
+            'InvalidDigest',
+            'InvalidRequest',
+            'MethodNotAllowed',
+          ].includes(err.name);
+        if (!refused) throw err;
+        this.batchDelete = false;
+      }
+    }
+    for (let i = 0; i < keys.length; i += 16)
+      await Promise.all(
+        keys
+          .slice(i, i + 16)
+          .map((Key) => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }))),
+      );
   }
 
   /** Multipart uploads under this store's prefix left unfinished (by a crash) for longer than `olderThanMs`. */

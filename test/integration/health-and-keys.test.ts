@@ -9,6 +9,9 @@ import { createMetricsApp } from '../../api/app';
 import { composeApi } from '../../main/api';
 import { openServices } from '../../main/services';
 import { projectRoot } from '../../src/paths';
+import { createS3Client } from '../../src/storage/open-blob-stores';
+import { S3BlobStore } from '../../src/storage/s3-blob-store';
+import { s3Settings } from '../support/s3';
 import { startStack, type Stack } from '../support/stack';
 
 const run = promisify(execFile);
@@ -34,10 +37,10 @@ describe('Health and API keys', function () {
     return { server, base: `http://127.0.0.1:${(server.address() as { port: number }).port}` };
   };
 
-  it('answers 200 when the database and Temporal answer @smoke', async () => {
+  it('answers 200 when the database, Temporal and the file store answer @smoke @store', async () => {
     assert.deepEqual(await health(s.baseURL.replace(/\/v1$/, '')), {
       status: 200,
-      body: { status: 'ok', database: 'ok', temporal: 'ok' },
+      body: { status: 'ok', database: 'ok', temporal: 'ok', storage: 'ok' },
     });
   });
 
@@ -130,18 +133,29 @@ describe('Health and API keys', function () {
     const { server, base } = await listen(
       composeApi(s.config, { ...services, temporal: deadTemporal, log: () => undefined }),
     );
+    // An S3 store that cannot be reached (nothing listens on port 1).
+    const noStore = new S3BlobStore(createS3Client(s3Settings('http://127.0.0.1:1', 'gone')), 'gone', '');
+    const withoutStore = await listen(
+      composeApi(s.config, { ...services, blobs: noStore, temporal: s.temporal, log: () => undefined }),
+    );
     try {
+      assert.deepEqual(await health(withoutStore.base), {
+        status: 503,
+        body: { status: 'unavailable', database: 'ok', temporal: 'ok', storage: 'down' },
+      });
       assert.deepEqual(await health(base), {
         status: 503,
-        body: { status: 'unavailable', database: 'ok', temporal: 'down' },
+        body: { status: 'unavailable', database: 'ok', temporal: 'down', storage: 'ok' },
       });
       await services.db.destroy();
       assert.deepEqual(await health(base), {
         status: 503,
-        body: { status: 'unavailable', database: 'down', temporal: 'down' },
+        body: { status: 'unavailable', database: 'down', temporal: 'down', storage: 'ok' },
       });
     } finally {
       server.close();
+      withoutStore.server.close();
+      noStore.client.destroy();
     }
   });
 });
