@@ -43,6 +43,10 @@ const CLI_TYPE: Record<string, string> = {
   KEYWORD_LIST: 'KeywordList',
 };
 
+/** The dev server's `--search-attribute` flags for BESH's search attributes. */
+export const searchAttributeArgs = (): string[] =>
+  SEARCH_ATTRIBUTES.flatMap((sa) => ['--search-attribute', `${sa.name}=${CLI_TYPE[sa.type]}`]);
+
 /** Starts `temporal server start-dev` with BESH's search attributes registered, and waits until it answers. */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const ip = opts.ip ?? '127.0.0.1';
@@ -60,7 +64,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     );
   }
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
-  for (const sa of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${sa.name}=${CLI_TYPE[sa.type]}`);
+  args.push(...searchAttributeArgs());
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'ignore';
   const child = spawn(temporalCliPath(), args, { stdio: ['ignore', out, out] });
   const address = `${ip}:${opts.port}`;

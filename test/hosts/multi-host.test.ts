@@ -15,10 +15,9 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { Client as PgClient } from 'pg';
 import { chunkSizeFor } from '../../activities/validate-input';
-import { SEARCH_ATTRIBUTES } from '../../src/contract/batch-workflow';
 import { projectRoot } from '../../src/paths';
 import type { SimulatorStats } from '../../src/simulator/server';
-import { temporalCliPath } from '../../temporal/dev-server';
+import { searchAttributeArgs, temporalCliPath } from '../../temporal/dev-server';
 import {
   assertEveryLineOnce,
   batchLines,
@@ -86,16 +85,6 @@ function userIds(name: string): { uid: number; gid: number } {
     gid: Number(execFileSync('id', ['-g', name], { encoding: 'utf8' }).trim()),
   };
 }
-
-const CLI_TYPE: Record<string, string> = {
-  KEYWORD: 'Keyword',
-  TEXT: 'Text',
-  INT: 'Int',
-  DOUBLE: 'Double',
-  BOOL: 'Bool',
-  DATETIME: 'Datetime',
-  KEYWORD_LIST: 'KeywordList',
-};
 
 const simUrl = `http://${NET.svc}:${PORTS.sim}`;
 const s3Url = `http://${NET.svc}:${PORTS.s3}`;
@@ -210,8 +199,7 @@ describe('Several hosts: API, two workers and the services each in their own net
     // 127.0.0.1, and refuse to run when it listens on the bridge address alone.
     const temporalArgs = ['server', 'start-dev', '--ip', '0.0.0.0', '--port', String(PORTS.temporal)];
     temporalArgs.push('--headless', '--log-level', 'warn');
-    for (const sa of SEARCH_ATTRIBUTES)
-      temporalArgs.push('--search-attribute', `${sa.name}=${CLI_TYPE[sa.type]}`);
+    temporalArgs.push(...searchAttributeArgs());
     const tp = lab.start('temporal', 'besh-svc', [temporal, ...temporalArgs], baseEnv({}));
 
     const sim = lab.start(
