@@ -70,8 +70,12 @@ describe('schemathesis against the running API', function () {
     // From its first report section on: failures, warnings and the summary (operations, test cases, failures and
     // the seed that reproduces them).
     const report = output.search(/^=+ (FAILURES|WARNINGS|SUMMARY) =+$/m);
-    // Indented, so its pytest-style closing line is not read as the test run's own.
-    console.log((report === -1 ? output : output.slice(report)).replace(/^/gm, '      '));
+    // Its pytest-style banners (`==== 1 warning in 40s ====`) would read as a pytest run that executed no test, so
+    // they become plain headings, and every line is marked as schemathesis's own.
+    const shown = (report === -1 ? output : output.slice(report))
+      .replace(/^=+ (.*?) =+$/gm, '[$1]')
+      .replace(/^/gm, '      schemathesis| ');
+    console.log(shown);
     assert.equal(code, 0, 'schemathesis failed (report above)');
   });
 });
