@@ -18,6 +18,8 @@ export interface Faults {
   retryAfterSeconds: number;
   /** Extra time a stalled request hangs before answering normally. */
   stallMs: number;
+  /** Multiplies the service time of requests received from now on: 2 stands for a model whose answers got longer. */
+  latencyFactor: number;
   /** Every request except /sim/* gets a quick 503, /health included. */
   down: boolean;
   /** Write-only: go down now and come back by itself after this many ms. */
@@ -116,6 +118,7 @@ export const NO_FAULTS: Faults = {
   malformedRate: 0,
   retryAfterSeconds: 1,
   stallMs: 30_000,
+  latencyFactor: 1,
   down: false,
 };
 
@@ -137,6 +140,10 @@ export function parseFaults(x: unknown): Partial<Faults> {
       if (typeof v !== 'number' || !(v >= 0 && Number.isFinite(v)))
         throw new Error(`${key} must be a number ≥ 0`);
       out[durationKey] = v;
+    } else if (key === 'latencyFactor') {
+      if (typeof v !== 'number' || !(v > 0 && v <= 100))
+        throw new Error('latencyFactor must be a number in (0, 100]');
+      out.latencyFactor = v;
     } else if (key === 'down') {
       if (typeof v !== 'boolean') throw new Error('down must be a boolean');
       out.down = v;
@@ -308,6 +315,26 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     pump();
   }
 
+  /** vLLM's own queue gauges, by the names vLLM's Prometheus endpoint uses (one engine). */
+  function sendMetrics(res: ServerResponse): void {
+    if (faults.down) return sendJson(res, 503, errorJson('simulated upstream down', 'server_error', null));
+    const labels = `{model_name=${JSON.stringify(model)},engine="0"}`;
+    const text = [
+      '# HELP vllm:num_requests_running Number of requests in model execution batches.',
+      '# TYPE vllm:num_requests_running gauge',
+      `vllm:num_requests_running${labels} ${stats.inService}`,
+      '# HELP vllm:num_requests_waiting Number of requests waiting to be processed.',
+      '# TYPE vllm:num_requests_waiting gauge',
+      `vllm:num_requests_waiting${labels} ${stats.queued}`,
+      '',
+    ].join('\n');
+    res.writeHead(200, {
+      'content-type': 'text/plain; version=0.0.4',
+      'content-length': Buffer.byteLength(text),
+    });
+    res.end(text);
+  }
+
   function onClose(res: ServerResponse, job: Job | undefined): void {
     if (res.writableFinished || job?.state === 'done') return;
     stats.aborted++;
@@ -349,6 +376,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
     const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
     const route = `${req.method} ${path}`;
     if (path.startsWith('/sim/')) return control(req, res, route);
+    // Scrapes are not traffic: they stay out of the counters, like the control routes.
+    if (route === 'GET /metrics') return sendMetrics(res);
 
     // Filled in once the request is queued; a client may leave before that.
     const slot: { job?: Job } = {};
@@ -409,8 +438,8 @@ export async function startSimulator(opts: SimulatorOptions = {}): Promise<Simul
       });
 
     const serviceMs =
-      baseLatencyMs +
-      perTokenMs * outputTokens(endpoint, body, defaultOutputTokens) +
+      (baseLatencyMs + perTokenMs * outputTokens(endpoint, body, defaultOutputTokens)) *
+        faults.latencyFactor +
       (fault === 'stall' ? faults.stallMs : 0);
     const job: Job = { endpoint, body, requestId, res, fault, serviceMs, state: 'queued' };
     slot.job = job;

@@ -216,6 +216,50 @@ describe('simulator server', function () {
     assert.equal(end.byEndpoint['/v1/chat/completions'], 6);
   });
 
+  it("serves vLLM's queue gauges at /metrics, outside the counters", async () => {
+    await start({ capacity: 2, baseLatencyMs: 60_000, model: 'sim-7b' });
+    const gauge = async (name: string) => {
+      const text = await (await fetch(`${origin(sim)}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name}{`));
+      assert.ok(line, `${name} in /metrics`);
+      assert.match(line, /model_name="sim-7b"/);
+      return Number(line.split(' ').at(-1));
+    };
+    assert.deepEqual(
+      [await gauge('vllm:num_requests_running'), await gauge('vllm:num_requests_waiting')],
+      [0, 0],
+    );
+    const a = new AbortController();
+    const pending = Array.from({ length: 5 }, (_, i) =>
+      post(sim, '/v1/chat/completions', chat(`q${i}`), { signal: a.signal }).catch(() => undefined),
+    );
+    await until(async () => (await stats()).received === 5, 'five requests to arrive');
+    assert.deepEqual(
+      [await gauge('vllm:num_requests_running'), await gauge('vllm:num_requests_waiting')],
+      [2, 3],
+    );
+    const s = await stats();
+    assert.equal(s.received, 5, 'scrapes are not counted as requests');
+    assert.equal(s.byEndpoint['/metrics'], undefined);
+    a.abort();
+    await Promise.all(pending);
+  });
+
+  it('multiplies the service time of later requests by latencyFactor', async () => {
+    await start({ baseLatencyMs: 150, perTokenMs: 0 });
+    const timed = async () => {
+      const t = performance.now();
+      await (await post(sim, '/v1/chat/completions', chat('x'))).arrayBuffer();
+      return performance.now() - t;
+    };
+    const before = await timed();
+    sim.setFaults({ latencyFactor: 3 });
+    const after = await timed();
+    assert.ok(before >= 150 && before < 400, `before: ${before} ms`);
+    assert.ok(after >= 450, `after: ${after} ms`);
+    assert.throws(() => sim.setFaults({ latencyFactor: 0 }), /latencyFactor/);
+  });
+
   it('frees the slot of a client that aborts in service, and drops one that aborts in queue', async () => {
     // The first request stalls far beyond the test's timeout: only freeing its slot lets the second one run.
     await start({ capacity: 1, faults: { stallRate: 1, stallMs: 10 * 60_000 } });
