@@ -1,112 +1,284 @@
-/** Latency differences smaller than this are noise. */
-const MIN_QUEUEING_MS = 5;
-/** Answers a window needs before its mean latency says anything. */
-const MIN_SAMPLES = 5;
+/** Answers a measurement waits for (fewer at a small limit, so a small pool still decides within a few latencies). */
+const COHORT = 100;
+const MIN_COHORT = 16;
+/** A measurement's answers may straggle (a retry, a stall): it closes once this share of its cohort answered. */
+const COHORT_DONE = 0.95;
+/** A cohort that takes longer than this closes with what it has (at least MIN_COHORT answers). */
+const COHORT_PATIENCE_MS = 15_000;
+/** Above the estimated knee, a little queue keeps every slot busy between one answer and the next request. */
+const HEADROOM = 1.1;
+/** Growth per accepted probe, and how it accelerates while probes keep being accepted. */
+const FIRST_STEP = 1.25;
+const MAX_STEP = 2;
+const DOWN_PROBE = 0.8;
+/** How far outside what queueing explains a latency ratio may stray (request-to-request spread) and still count. */
+const CONSISTENT = 1.3;
+/** Server queue readings older than this are not trusted: the client-side signal takes over. */
+const SERVERS_FRESH_MS = 2_000;
 
 export interface AdaptiveLimitOptions {
   initial: number;
   max: number;
   /** Called whenever the limit changes. */
   onChange: (limit: number) => void;
-  /** Latency above `minRtt × queueing` means requests wait in the upstream's queue (default 1.5). */
-  queueing?: number;
-  /** Latency above `minRtt × overload` is a blow-up: back off (default 2). */
-  overload?: number;
+  /** Milliseconds on a monotonic clock; tests pass a simulated one. */
+  now?: () => number;
+}
+
+export interface LatencySample {
+  latencyMs: number;
+  /** 429, 503 or a timeout: the pool refused or could not keep up. */
+  overloaded: boolean;
+  /** The request's class (endpoint and model): latencies are compared within a class, never across. */
+  key?: string;
+}
+
+/** What the pool's servers say of their own queue, summed over the servers (vLLM's /metrics). */
+export interface ServerQueue {
+  running: number;
+  waiting: number;
+}
+
+type Means = Map<string, { sum: number; n: number }>;
+
+interface Measurement {
+  /** When the limit took its current value: only requests started since then measure it. */
+  at: number;
+  /** Requests started since `at`, up to the cohort size; the cohort is the requests started until it filled. */
+  started: number;
+  cohort: number;
+  closedAt: number;
+  answered: number;
+  means: Means;
+  overloaded: boolean;
+  /** A window without demand: the limit was not what the pool saw, so this measurement says nothing. */
+  appLimited: boolean;
+}
+
+function meanOf(means: Means): number {
+  let sum = 0;
+  let n = 0;
+  for (const m of means.values()) {
+    sum += m.sum;
+    n += m.n;
+  }
+  return n === 0 ? 0 : sum / n;
 }
 
 /**
- * Finds and holds the upstream's best concurrency, the way TCP finds a link's: additive increase while
- * throughput can still rise (demand exceeds the limit and latency stays near its floor), multiplicative decrease
- * on 429/503/timeouts or when latency blows up. Starts with a doubling phase so a cold start is quick.
+ * How much slower `now` answered than `before`, class by class (weighted by `now`'s answers): a batch of short
+ * prompts beside long ones changes the mix, not the pool's state. Classes seen only once are not compared.
+ */
+function latencyRatio(now: Means, before: Means): number {
+  let weighted = 0;
+  let n = 0;
+  for (const [key, m] of now) {
+    const b = before.get(key);
+    if (!b || b.n === 0 || m.n === 0) continue;
+    weighted += m.n * (m.sum / m.n / (b.sum / b.n));
+    n += m.n;
+  }
+  return n === 0 ? meanOf(now) / Math.max(1e-9, meanOf(before)) : weighted / n;
+}
+
+/**
+ * Finds and holds the pool's best concurrency, and follows it when the request mix changes.
  *
- * A vLLM server serves up to max_num_seqs requests at once at roughly constant latency and queues the rest,
- * so latency rising above its floor is the sign that more concurrency only adds waiting, not throughput.
+ * A vLLM server serves up to max_num_seqs requests at roughly constant latency and queues the rest: below that
+ * knee more concurrency means proportionally more throughput at the same latency; above it, the same throughput
+ * at proportionally more latency. So the limit never judges a latency against a remembered floor (a floor from
+ * yesterday's fast mix made a slow mix read as overload); it only compares the answers to its own moves:
+ * - a probe raises the limit by k and measures the requests started after the raise against those started
+ *   before, class by class. Throughput rose with it if latency stayed put; latency rising by about k means the
+ *   pool only queued them, and the knee is at limit ÷ latency ratio (set, plus a little headroom);
+ * - probes repeat every few latencies and accelerate while accepted (a cold start doubles); after a rejected
+ *   one the next probe goes down, and the limit stays down only if latency fell with it (the pool had been
+ *   queueing: a mix that fits fewer sequences per GPU lowers the knee);
+ * - 429/503/timeouts cut by 30 % at once;
+ * - when the servers' own queue is known (vLLM's num_requests_running/waiting), it decides instead: grow while
+ *   nothing waits, shrink by half this worker's share of the queue when over a tenth of the running requests
+ *   wait. Several workers then split the cut, and a load balancer in front hides nothing.
+ * A change of mix between two measurements moves both sides of no comparison, so it moves nothing.
  */
 export class AdaptiveLimit {
   private value: number;
-  private slowStart = true;
-  private readonly history: number[] = [];
-  private sum = 0;
-  private count = 0;
-  private overloaded = false;
-  private last: { limit: number; samples: number } | null = null;
-  private readonly queueing: number;
   private readonly min: number;
-  private readonly overload: number;
+  private readonly now: () => number;
+  private startup = true;
+  private step = FIRST_STEP;
+  private direction: 'up' | 'down' = 'up';
+  private nextProbeAt = 0;
+  private baseline: { limit: number; means: Means; meanMs: number } | null = null;
+  private m: Measurement;
+  private servers: (ServerQueue & { at: number }) | null = null;
+  /** The limit at which the pool last refused: probes accelerate only below it (TCP's slow-start threshold). */
+  private ceiling = Infinity;
 
   constructor(private readonly opts: AdaptiveLimitOptions) {
-    this.value = Math.max(1, Math.min(opts.max, opts.initial));
-    // Never below the start: a pool smaller than that only queues a little, and a limit that sank to 1 on a
-    // misread latency would starve the batch (the benchmark caught exactly that).
-    this.min = this.value;
-    this.queueing = opts.queueing ?? 1.5;
-    this.overload = opts.overload ?? 2;
+    this.now = opts.now ?? (() => performance.now());
+    this.value = Math.max(1, Math.min(opts.max, Math.round(opts.initial)));
+    // Low enough to leave room for a small or shared pool, high enough that a misreading costs little.
+    this.min = Math.min(this.value, 8);
+    this.m = this.measure();
   }
 
   get limit(): number {
     return this.value;
   }
 
+  /** An upstream attempt was given a slot (its latency clock starts about now). */
+  started(): void {
+    const m = this.m;
+    if (m.started >= m.cohort) return;
+    if (++m.started === m.cohort) m.closedAt = this.now();
+  }
+
   /** One finished upstream attempt. */
-  record(sample: { latencyMs: number; overloaded: boolean }): void {
-    if (sample.overloaded) this.overloaded = true;
-    else {
-      this.sum += sample.latencyMs;
-      this.count++;
+  record(sample: LatencySample): void {
+    const m = this.m;
+    const startedAt = this.now() - sample.latencyMs;
+    // Answers to requests started before the last change measure the old limit (a 429 among them was answered).
+    if (startedAt < m.at) return;
+    if (sample.overloaded) {
+      m.overloaded = true;
+      return;
     }
+    if (startedAt > m.closedAt) return;
+    const key = sample.key ?? '';
+    const mean = m.means.get(key) ?? { sum: 0, n: 0 };
+    mean.sum += sample.latencyMs;
+    mean.n++;
+    m.means.set(key, mean);
+    m.answered++;
+  }
+
+  /** The servers' own queue, read from their metrics; null when they cannot be read (the client-side signal). */
+  observeServers(queue: ServerQueue | null): void {
+    this.servers = queue && { ...queue, at: this.now() };
   }
 
   /**
-   * Closes a measurement window. `demand` says whether requests were waiting for a slot: without it, a good
-   * latency is no evidence that more concurrency would help.
+   * Closes a window (every 250 ms). `demand` says whether requests were waiting for a slot: without it the pool
+   * saw less than the limit, so nothing is learnt.
    */
   tick(demand: boolean): void {
-    const overloaded = this.overloaded;
-    const samples = this.count;
-    // A window closes only with enough answers in it: at a low limit it spans several ticks, so the limit can
-    // always climb back (a window that never filled once kept a limit of 1 stuck there for good).
-    if (!overloaded && samples < MIN_SAMPLES) return;
-    const rtt = this.sum / samples;
-    this.sum = 0;
-    this.count = 0;
-    this.overloaded = false;
-    const previous = this.last;
-    this.last = { limit: this.value, samples };
-    if (overloaded) {
-      this.slowStart = false;
-      return this.set(this.value * 0.7);
+    const now = this.now();
+    if (this.m.overloaded) {
+      this.startup = false;
+      this.step = FIRST_STEP;
+      this.ceiling = this.value;
+      return this.change(this.value * 0.7, 'up');
     }
-    // The floor is the lowest window mean of the last 240 windows (a minute at 250 ms), so it follows a changing
-    // request mix without creeping up while the limit sits at the knee.
-    this.history.push(rtt);
-    if (this.history.length > 240) this.history.shift();
-    const floor = Math.min(...this.history);
-    const knee = this.value * (floor / rtt); // the concurrency at which this latency would be back at its floor
-    // Below a few milliseconds, differences are this process's own event-loop jitter, not the upstream queueing.
-    const above = (factor: number) => rtt > floor * factor && rtt - floor > MIN_QUEUEING_MS;
-    if (above(this.overload)) {
-      this.slowStart = false;
-      // Gently: a floor measured on a burst of short requests can make latency look worse than it is.
-      return this.set(Math.max(knee, this.value * 0.8));
+    if (this.servers && now - this.servers.at <= SERVERS_FRESH_MS) return this.followServers(demand);
+    if (!demand) this.m.appLimited = true;
+    if (!this.measured(now)) return;
+    const { means, appLimited } = this.m;
+    if (appLimited) {
+      this.baseline = null;
+      return this.remeasure();
     }
-    if (!demand) return;
-    if (!above(this.queueing)) return this.set(this.grow());
-    // Latency is rising. On a GPU that is still worth it while throughput rises with it; once it does not,
-    // requests only wait in the server's queue: hold. Waiting there costs latency, never throughput, so the
-    // limit errs on the high side and only a real blow-up (above) or 429/503 brings it down.
-    this.slowStart = false;
-    const risen = previous !== null && this.value > previous.limit && samples > previous.samples * 1.05;
-    if (risen) this.set(this.grow());
+    const b = this.baseline;
+    const current = { limit: this.value, means, meanMs: meanOf(means) };
+    if (!b || b.limit === this.value) {
+      this.baseline = current;
+      return this.startup || now >= this.nextProbeAt ? this.probe(now) : this.remeasure();
+    }
+    const k = this.value / b.limit;
+    const g = latencyRatio(means, b.means);
+    // On a server that queues what it cannot serve, latency moves between 1 and k times when the limit moves k
+    // times. Outside that band the mix changed mid-measurement: the comparison says nothing.
+    if (g > Math.max(1, k) * CONSISTENT || g < Math.min(1, k) / CONSISTENT) {
+      return k > 1 ? this.remeasure() : this.change(b.limit, 'up');
+    }
+    if (k > 1) {
+      // The share of the raise that only queued: 0 when latency held, 1 when it rose as much as the limit.
+      if ((g - 1) / (k - 1) < 0.5) {
+        if (this.value > this.ceiling) this.ceiling = Infinity;
+        this.baseline = current;
+        this.step = this.startup ? MAX_STEP : Math.min(MAX_STEP, 1 + 2 * (this.step - 1));
+        return this.probe(now);
+      }
+      // Past the knee: latency = service time × limit ÷ knee, so the knee is at limit ÷ latency ratio.
+      this.startup = false;
+      this.step = FIRST_STEP;
+      this.nextProbeAt = now + this.probeInterval(current.meanMs);
+      return this.change(Math.min(this.value, (this.value / g) * HEADROOM), 'down');
+    }
+    // A probe down: latency fell with the limit only if the pool had been queueing, and by how much says where
+    // the knee is (it is at the old limit × the latency ratio).
+    this.nextProbeAt = now + this.probeInterval(current.meanMs);
+    if ((1 - g) / (1 - k) > 0.5) {
+      return this.change(Math.min(b.limit, Math.max(this.value, g * b.limit * HEADROOM)), 'down');
+    }
+    this.change(b.limit, 'up');
   }
 
-  private grow(): number {
-    return this.slowStart ? this.value * 2 : this.value + Math.max(1, Math.round(Math.sqrt(this.value) / 2));
+  private followServers(demand: boolean): void {
+    const { running, waiting } = this.servers!;
+    this.startup = false;
+    this.baseline = null;
+    if (waiting > 0.1 * running) {
+      // This worker's share of the queue is about its share of the requests there; half of it per window.
+      return this.change(this.value * Math.max(0.7, 1 - (0.5 * waiting) / (running + waiting)), 'up');
+    }
+    if (demand && waiting === 0) this.change(this.value * FIRST_STEP, 'up');
   }
 
-  private set(next: number): void {
+  /** True once the requests started since the last change have (nearly) all answered. */
+  private measured(now: number): boolean {
+    const m = this.m;
+    if (m.started >= m.cohort && m.answered >= m.cohort * COHORT_DONE) return true;
+    return now - m.at > COHORT_PATIENCE_MS && m.answered >= MIN_COHORT;
+  }
+
+  private probe(now: number): void {
+    const up = Math.min(
+      this.value * (this.startup ? MAX_STEP : this.step),
+      Math.max(this.ceiling, this.value * FIRST_STEP),
+    );
+    const next = this.direction === 'up' ? up : this.value * DOWN_PROBE;
+    if (this.set(next)) return;
+    // At a bound: hold, and look again later.
+    this.direction = 'up';
+    this.nextProbeAt = now + this.probeInterval(meanOf(this.m.means));
+    this.remeasure();
+  }
+
+  /** Probes every few latencies: often enough to follow a new mix, rarely enough that a bad probe costs little. */
+  private probeInterval(meanMs: number): number {
+    return Math.max(2_000, 8 * meanMs);
+  }
+
+  private change(next: number, nextDirection: 'up' | 'down'): void {
+    this.direction = nextDirection;
+    this.baseline = null;
+    if (!this.set(next)) this.remeasure();
+  }
+
+  /** Sets the limit and starts measuring it; false when it was already that value. */
+  private set(next: number): boolean {
     const clamped = Math.max(this.min, Math.min(this.opts.max, Math.round(next)));
-    if (clamped === this.value) return;
+    if (clamped === this.value) return false;
     this.value = clamped;
+    this.remeasure();
     this.opts.onChange(clamped);
+    return true;
+  }
+
+  private remeasure(): void {
+    this.m = this.measure();
+  }
+
+  private measure(): Measurement {
+    return {
+      at: this.now(),
+      started: 0,
+      cohort: Math.max(MIN_COHORT, Math.min(COHORT, 2 * this.value)),
+      closedAt: Infinity,
+      answered: 0,
+      means: new Map(),
+      overloaded: false,
+      appLimited: false,
+    };
   }
 }

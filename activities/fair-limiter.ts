@@ -12,7 +12,11 @@ export class FairLimiter {
 
   private capacity: number;
 
-  constructor(capacity: number) {
+  /** `onGrant` hears of every slot given (the adaptive limit counts the requests that measure it). */
+  constructor(
+    capacity: number,
+    private readonly onGrant: () => void = () => undefined,
+  ) {
     this.capacity = FairLimiter.atLeastOne(capacity);
   }
 
@@ -95,6 +99,7 @@ export class FairLimiter {
       if (q.length > 0) this.ring.push(key);
       else this.queues.delete(key);
       this.inUse++;
+      this.onGrant();
       grant();
     }
   }

@@ -19,6 +19,8 @@ export interface Config {
   temporalUiUrl: string;
   vllmBaseUrl: string;
   vllmApiKey: string | undefined;
+  /** The vLLM servers' own /metrics: their queue steers the adaptive limit (behind a balancer, name each server). */
+  vllmMetricsUrls: string[];
   seedApiKeys: string[];
   /** Keys seeded as operator keys: their tenant's API, and /metrics. */
   seedOperatorKeys: string[];
@@ -93,8 +95,9 @@ export function loadConfig(env: Env = process.env): Config {
     }
     return n;
   };
-  const url = (name: string, fallback: string, protocols: string[]): string => {
-    const v = str(name, fallback);
+  const url = (name: string, fallback: string, protocols: string[]): string =>
+    checkUrl(name, str(name, fallback), protocols);
+  const checkUrl = (name: string, v: string, protocols: string[]): string => {
     try {
       const u = new URL(v);
       if (!protocols.includes(u.protocol)) throw new Error();
@@ -112,6 +115,13 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
     return fallback;
   };
+
+  const urlList = (name: string, protocols: string[]): string[] =>
+    str(name, '')
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean)
+      .map((u) => checkUrl(name, u, protocols));
 
   const keyList = (name: string): string[] => {
     const keys = str(name, '')
@@ -160,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporalUiUrl: url('TEMPORAL_UI_URL', `http://localhost:${uiPort}`, ['http:', 'https:']),
     vllmBaseUrl: url('VLLM_BASE_URL', 'http://localhost:8000/v1', ['http:', 'https:']),
     vllmApiKey: env.VLLM_API_KEY?.trim() || undefined,
+    vllmMetricsUrls: urlList('VLLM_METRICS_URLS', ['http:', 'https:']),
     seedApiKeys: keyList('BESH_API_KEYS'),
     seedOperatorKeys: keyList('BESH_OPERATOR_KEYS'),
     maxWorkers: int('MAX_WORKERS', 256, 1, 100000),

@@ -6,6 +6,7 @@ import { AdaptiveLimit } from '../activities/adaptive-limit';
 import { BatchStops } from '../activities/batch-stops';
 import { FairLimiter } from '../activities/fair-limiter';
 import { adoptLegacyParts } from '../activities/legacy-parts';
+import { ServerQueueWatch } from '../activities/server-queue';
 import { Upstream } from '../activities/upstream';
 import type { Config } from '../src/config';
 import { trackInFlight, upstreamLatency, upstreamRequests } from '../src/metrics/registry';
@@ -41,9 +42,8 @@ export async function createBatchWorker(
   const connection = deps.connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
   // Batches that ran across the upgrade to checkpoint segments keep their answered lines.
   if (deps.parts instanceof LocalBlobStore) await adoptLegacyParts(deps.parts.root);
-  const limiter = new FairLimiter(config.maxWorkers);
-  // Adaptive mode finds the pool's best concurrency itself, between a quarter of MAX_WORKERS (its start, so a
-  // short batch on a big pool is not all ramp) and MAX_WORKERS.
+  // Adaptive mode finds the pool's best concurrency itself, up to MAX_WORKERS, starting from a quarter of it so
+  // that a short batch on a big pool is not all ramp.
   const adaptive =
     config.concurrencyMode === 'adaptive'
       ? new AdaptiveLimit({
@@ -52,7 +52,11 @@ export async function createBatchWorker(
           onChange: (l) => limiter.setLimit(l),
         })
       : null;
-  if (adaptive) limiter.setLimit(adaptive.limit);
+  const limiter = new FairLimiter(adaptive?.limit ?? config.maxWorkers, () => adaptive?.started());
+  const servers =
+    adaptive && config.vllmMetricsUrls.length > 0
+      ? new ServerQueueWatch(config.vllmMetricsUrls, (q) => adaptive.observeServers(q))
+      : null;
   const upstream = new Upstream({
     baseUrl: config.vllmBaseUrl,
     apiKey: config.vllmApiKey,
@@ -104,6 +108,7 @@ export async function createBatchWorker(
     async run() {
       // Shutdown may come from a signal (the SDK's runtime handles SIGINT/SIGTERM) or from shutdown().
       const tuning = adaptive ? setInterval(() => adaptive.tick(limiter.waiting > 0), ADAPT_EVERY_MS) : null;
+      servers?.start();
       const watch = setInterval(() => {
         if (worker.getState() !== 'RUNNING' && worker.getState() !== 'INITIALIZED') draining.abort();
       }, 100);
@@ -113,6 +118,7 @@ export async function createBatchWorker(
         clearInterval(watch);
         stops.close();
         if (tuning) clearInterval(tuning);
+        servers?.close();
         await upstream.close();
         if (!deps.connection) await connection.close();
       }

@@ -46,6 +46,7 @@ describe('loadConfig', () => {
       VLLM_BASE_URL: 'https://vllm.internal/v1/',
       VLLM_API_KEY: ' sk-upstream ',
       BESH_API_KEYS: 'key-aaaaaaaaaaaaaaaa, key-bbbbbbbbbbbbbbbb ,',
+      VLLM_METRICS_URLS: ' http://gpu0:8000/metrics, http://gpu1:8000/metrics/ ,',
     });
     assert.equal(config.port, 8080);
     assert.equal(config.host, '0.0.0.0');
@@ -54,6 +55,8 @@ describe('loadConfig', () => {
     assert.equal(config.vllmBaseUrl, 'https://vllm.internal/v1');
     assert.equal(config.vllmApiKey, 'sk-upstream');
     assert.deepEqual(config.seedApiKeys, ['key-aaaaaaaaaaaaaaaa', 'key-bbbbbbbbbbbbbbbb']);
+    assert.deepEqual(config.vllmMetricsUrls, ['http://gpu0:8000/metrics', 'http://gpu1:8000/metrics']);
+    assert.deepEqual(loadConfig({}).vllmMetricsUrls, []);
   });
 
   it('points Web UI links at the port make demo serves the UI on, unless TEMPORAL_UI_URL says otherwise', () => {
@@ -71,6 +74,7 @@ describe('loadConfig', () => {
     ['BESH_PORT', '70000'],
     ['VLLM_BASE_URL', 'ftp://x'],
     ['VLLM_BASE_URL', 'not a url'],
+    ['VLLM_METRICS_URLS', 'gpu1:8000/metrics'],
     ['DATABASE_URL', 'mysql://x'],
     ['TEMPORAL_UI_URL', 'file:///tmp'],
     ['TEMPORAL_UI_PORT', '0'],
