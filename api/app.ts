@@ -45,6 +45,10 @@ export function createApp(deps: AppDeps): Koa<AuthState> {
 }
 
 /** A worker's own metrics endpoint: `/metrics` alone, with the API's keys, roles and errors. */
-export function createMetricsApp(keys: ApiKeys, log: Log = stderrLog): Koa<AuthState> {
-  return koaApp(log, (app) => app.use(metricsRouter(keys).routes()));
+export function createMetricsApp(
+  keys: ApiKeys,
+  log: Log = stderrLog,
+  read?: () => Promise<string>,
+): Koa<AuthState> {
+  return koaApp(log, (app) => app.use(metricsRouter(keys, read).routes()));
 }

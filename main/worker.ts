@@ -1,26 +1,49 @@
+import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
 import { createMetricsApp } from '../api/app';
+import { registry } from '../src/metrics/registry';
 import { connectClient } from '../temporal/client';
 import { ensureCleanupSchedule } from '../temporal/schedules';
 import { createBatchWorker } from '../temporal/worker';
 import { loadConfig } from '../src/config';
 import { openServices } from './services';
+import { READY, superviseWorkers } from './worker-processes';
 
-/** A batch worker process: polls the task queue until SIGINT/SIGTERM, then drains and exits. */
+/**
+ * A batch worker: polls the task queue until SIGINT/SIGTERM, then drains and exits. With WORKER_PROCESSES > 1
+ * this process supervises that many of them (main/worker-processes.ts), each with its share of MAX_WORKERS.
+ */
 async function main() {
   const config = loadConfig();
+  if (cluster.isPrimary && config.workerProcesses > 1) return superviseWorkers(config);
   const { db, blobs, parts, keys } = await openServices(config);
-  const { run } = await createBatchWorker(config, { db, blobs, parts });
+  const slots = cluster.isWorker
+    ? Math.max(1, Math.floor(config.maxWorkers / config.workerProcesses))
+    : undefined;
+  const { worker, run } = await createBatchWorker(config, { db, blobs, parts, slots });
   const client = await connectClient(config);
   await ensureCleanupSchedule(client, config);
   await client.connection.close();
-  // Prometheus metrics of this worker (upstream requests, latency, in-flight), for operator keys like the API's.
-  const metrics = config.workerMetricsPort ? createMetricsApp(keys).listen(config.workerMetricsPort) : null;
+  let metrics: { close(): void } | null = null;
+  if (cluster.isWorker) {
+    // The supervisor serves the host's metrics, summed over its processes; it asks each for its own.
+    AggregatorRegistry.setRegistries([registry]);
+    new AggregatorRegistry();
+    // A supervisor that died (kill -9) leaves nobody to forward the shutdown: drain on our own.
+    process.on('disconnect', () => worker.getState() === 'RUNNING' && worker.shutdown());
+    process.send?.(READY);
+  } else if (config.workerMetricsPort) {
+    // Prometheus metrics of this worker (upstream requests, latency, in-flight), for operator keys like the API's.
+    metrics = createMetricsApp(keys).listen(config.workerMetricsPort);
+  }
   console.log(
     `BESH worker polling task queue '${config.taskQueue}' on ${config.temporalAddress}; upstream ${config.vllmBaseUrl}`,
   );
   await run();
   metrics?.close();
   await db.destroy();
+  // The channel to the supervisor would keep this process alive.
+  if (cluster.isWorker) process.disconnect();
 }
 
 main().catch((err: unknown) => {

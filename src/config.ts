@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 
 /** Every setting BESH reads from the environment; README and env.example list the same names. */
@@ -24,7 +25,10 @@ export interface Config {
   seedApiKeys: string[];
   /** Keys seeded as operator keys: their tenant's API, and /metrics. */
   seedOperatorKeys: string[];
+  /** Upstream slots of one `make worker` (a host or container), shared equally by its worker processes. */
   maxWorkers: number;
+  /** Worker processes `make worker` runs on this host: a process is one event loop, so one per core. */
+  workerProcesses: number;
   /** `adaptive` finds the upstream's best concurrency up to maxWorkers; `fixed` always allows maxWorkers. */
   concurrencyMode: 'adaptive' | 'fixed';
   maxConcurrentBatches: number;
@@ -174,6 +178,9 @@ export function loadConfig(env: Env = process.env): Config {
     seedApiKeys: keyList('BESH_API_KEYS'),
     seedOperatorKeys: keyList('BESH_OPERATOR_KEYS'),
     maxWorkers: int('MAX_WORKERS', 256, 1, 100000),
+    // One per core, up to 8: each holds its own Temporal worker (about 150 MB), and 8 event loops already drive
+    // more requests a second than a GPU pool answers.
+    workerProcesses: int('WORKER_PROCESSES', Math.min(8, os.availableParallelism()), 1, 256),
     concurrencyMode: oneOf('CONCURRENCY_MODE', ['adaptive', 'fixed'] as const, 'adaptive'),
     maxConcurrentBatches: int('MAX_CONCURRENT_BATCHES', 4, 1, 10000),
     maxUploadBytes: int('MAX_UPLOAD_BYTES', 200 * MB, 1),

@@ -36,23 +36,31 @@ function workflowSource(config: Config): Pick<WorkerOptions, 'workflowBundle' | 
 
 export async function createBatchWorker(
   config: Config,
-  deps: { db: DataSource; blobs: BlobStore; parts: BlobStore; connection?: NativeConnection },
+  deps: {
+    db: DataSource;
+    blobs: BlobStore;
+    parts: BlobStore;
+    connection?: NativeConnection;
+    /** This process's upstream slots: MAX_WORKERS, or its share when a host runs several worker processes. */
+    slots?: number;
+  },
   overrides: Partial<WorkerOptions> = {},
 ): Promise<BatchWorker> {
   const connection = deps.connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
   // Batches that ran across the upgrade to checkpoint segments keep their answered lines.
   if (deps.parts instanceof LocalBlobStore) await adoptLegacyParts(deps.parts.root);
-  // Adaptive mode finds the pool's best concurrency itself, up to MAX_WORKERS, starting from a quarter of it so
+  const slots = deps.slots ?? config.maxWorkers;
+  // Adaptive mode finds the pool's best concurrency itself, up to the slots, starting from a quarter of them so
   // that a short batch on a big pool is not all ramp.
   const adaptive =
     config.concurrencyMode === 'adaptive'
       ? new AdaptiveLimit({
-          initial: Math.max(Math.min(32, config.maxWorkers), Math.floor(config.maxWorkers / 4)),
-          max: config.maxWorkers,
+          initial: Math.max(Math.min(32, slots), Math.floor(slots / 4)),
+          max: slots,
           onChange: (l) => limiter.setLimit(l),
         })
       : null;
-  const limiter = new FairLimiter(adaptive?.limit ?? config.maxWorkers, () => adaptive?.started());
+  const limiter = new FairLimiter(adaptive?.limit ?? slots, () => adaptive?.started());
   const servers =
     adaptive && config.vllmMetricsUrls.length > 0
       ? new ServerQueueWatch(config.vllmMetricsUrls, (q) => adaptive.observeServers(q))

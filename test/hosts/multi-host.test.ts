@@ -253,6 +253,7 @@ describe('Several hosts: API, two workers and the services each in their own net
       BESH_API_KEYS: tenantKey,
       BESH_OPERATOR_KEYS: operatorKey,
       MAX_WORKERS: String(MAX_WORKERS),
+      WORKER_PROCESSES: '1',
       CONCURRENCY_MODE: 'fixed',
       HEARTBEAT_TIMEOUT_SECONDS: '5',
       SHUTDOWN_GRACE_SECONDS: '2',

@@ -121,6 +121,71 @@ describe('Fault suite: every line ends in exactly one file, whatever breaks', fu
     });
   });
 
+  describe('one worker host running two worker processes (WORKER_PROCESSES=2)', () => {
+    let s: Stack;
+    before(async () => {
+      s = await startStack({
+        worker: false,
+        env: { MAX_WORKERS: '64', CONCURRENCY_MODE: 'fixed', CHECKPOINT_FLUSH_MS: '100' },
+        simulator: { capacity: 8, baseLatencyMs: 25 },
+      });
+    });
+    after(async () => s?.close());
+
+    const childrenOf = (pid: number) => {
+      try {
+        return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+          .split('\n')
+          .filter(Boolean)
+          .map(Number);
+      } catch {
+        return []; // pgrep exits 1 when there are none
+      }
+    };
+
+    it('shares MAX_WORKERS, sums their metrics, restarts a killed process, and drains both on SIGTERM', async () => {
+      const port = await freePort();
+      const { key } = await s.keys.create({ name: 'metrics', role: 'operator' });
+      const host = spawnEntry(
+        'worker',
+        { ...s.env, WORKER_PROCESSES: '2', WORKER_METRICS_PORT: String(port) },
+        'fault-processes',
+      );
+      try {
+        await until('two worker processes', () => childrenOf(host.pid!).length === 2, 90_000);
+        const input = batchLines(1200);
+        const created = await createBatch(s.openai, toJsonl(input));
+        await until('progress past 300', async () => (await progressOf(s, created.id)) >= 300, 90_000);
+        // Each process allows its half of the 64 slots; the host's /metrics adds them up.
+        const text = await (
+          await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${key}` } })
+        ).text();
+        assert.match(text, /^besh_upstream_concurrency_limit 64$/m);
+        const [victim] = childrenOf(host.pid!);
+        process.kill(victim, 'SIGKILL');
+        await until(
+          'the killed process replaced',
+          () => childrenOf(host.pid!).length === 2 && !childrenOf(host.pid!).includes(victim),
+          90_000,
+        );
+        const done = await waitForBatch(s.openai, created.id, { timeoutMs: 150_000 });
+        assert.equal(done.status, 'completed');
+        await assertEveryLineOnce(s.openai, done, input);
+        const children = childrenOf(host.pid!);
+        host.kill('SIGTERM');
+        assert.equal(await exited(host), 0, 'the host exits cleanly once both processes drained');
+        for (const pid of children)
+          assert.throws(() => process.kill(pid, 0), 'no worker process outlives the host');
+        record(
+          'WORKER_PROCESSES=2, one process SIGKILLed',
+          'completed 1200/1200; replaced; SIGTERM drained both',
+        );
+      } finally {
+        if (host.exitCode === null) host.kill('SIGKILL');
+      }
+    });
+  });
+
   describe('the Temporal server (file-backed) stopped and restarted mid-batch', () => {
     let server: DevServer;
     let s: Stack;

@@ -74,6 +74,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     WORKFLOW_BUNDLE_PATH: process.env.TEST_WORKFLOW_BUNDLE!,
     HEARTBEAT_TIMEOUT_SECONDS: '5',
     SHUTDOWN_GRACE_SECONDS: '2',
+    // One process per worker entry, as the fault tests count on; the worker-processes test asks for more.
+    WORKER_PROCESSES: '1',
     ...database.env,
     ...(bucket ? s3Env(bucket.endpoint, bucket.bucket) : {}),
     ...opts.env,
