@@ -16,6 +16,12 @@ import { READY, superviseWorkers } from './worker-processes';
 async function main() {
   const config = loadConfig();
   if (cluster.isPrimary && config.workerProcesses > 1) return superviseWorkers(config);
+  if (cluster.isWorker) {
+    // The supervisor serves the host's metrics, summed over its processes: it asks each for its own, from the
+    // start (a process that cannot answer yet would stall every scrape until prom-client's timeout).
+    AggregatorRegistry.setRegistries([registry]);
+    new AggregatorRegistry();
+  }
   const { db, blobs, parts, keys } = await openServices(config);
   const slots = cluster.isWorker
     ? Math.max(1, Math.floor(config.maxWorkers / config.workerProcesses))
@@ -26,9 +32,6 @@ async function main() {
   await client.connection.close();
   let metrics: { close(): void } | null = null;
   if (cluster.isWorker) {
-    // The supervisor serves the host's metrics, summed over its processes; it asks each for its own.
-    AggregatorRegistry.setRegistries([registry]);
-    new AggregatorRegistry();
     // A supervisor that died (kill -9) leaves nobody to forward the shutdown: drain on our own.
     process.on('disconnect', () => worker.getState() === 'RUNNING' && worker.shutdown());
     process.send?.(READY);
