@@ -1,15 +1,16 @@
 // BESH end to end, as a user drives it: the API and a worker as their own processes (from dist/), the official
 // openai SDK to upload, create, poll and download. Fresh processes for every scenario, so the adaptive limit
-// starts cold and each process's peak RSS and CPU belong to that scenario alone.
+// starts cold and each process's peak RSS and CPU belong to that scenario alone (the mix job keeps one stack
+// for several runs on purpose: the worker's state from one batch is what it measures on the next).
 import type { Client } from '@temporalio/client';
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { freePort } from '../test/support/ports';
-import type { Pool, Recording } from './pool';
+import type { FaultAt, Pool, Recording } from './pool';
 import { pgCpuBetween, type PgCpu, type PostgresCpu } from './postgres';
-import { cpuSeconds, memoryMb, treeCpuSeconds, until, type Processes } from './processes';
+import { cpuSeconds, memoryMb, treeCpuSeconds, treeMemoryMb, until, type Processes } from './processes';
 import { sampleLimit, type LimitSample } from './sampler';
 import type { Workload } from './workload';
 
@@ -112,7 +113,8 @@ export class BeshStack {
   private async cpu(pool: Pool): Promise<CpuSnapshot> {
     return {
       api: cpuSeconds(this.api.pid!),
-      worker: cpuSeconds(this.worker.pid!),
+      // With WORKER_PROCESSES > 1 the worker is a primary and its forks: all of them.
+      worker: treeCpuSeconds(this.worker.pid!),
       temporal: cpuSeconds(this.ctx.temporalPid),
       postgres: await this.ctx.postgres.read(),
       pool: cpuSeconds(pool.child.pid!),
@@ -125,8 +127,11 @@ export class BeshStack {
     await this.ctx.procs.stop(this.api);
   }
 
-  /** Uploads, creates every batch at once, polls until all are final, downloads and checks the results. */
-  async run(pool: Pool, inputs: Workload[], deadlineMs: number): Promise<BeshResult> {
+  /**
+   * Uploads, creates every batch at once, polls until all are final, downloads and checks the results.
+   * `faultAt` changes the pool's faults part-way through (see Pool.begin).
+   */
+  async run(pool: Pool, inputs: Workload[], deadlineMs: number, faultAt?: FaultAt): Promise<BeshResult> {
     const cpu0 = await this.cpu(pool);
     const uploads = await Promise.all(
       inputs.map(async (w) => {
@@ -136,18 +141,23 @@ export class BeshStack {
       }),
     );
     const apiIdleMb = memoryMb(this.api.pid!).peak;
-    const workerIdleMb = memoryMb(this.worker.pid!).peak;
+    const workerIdleMb = treeMemoryMb(this.worker.pid!).peak;
     const limits = sampleLimit(this.metricsPort, this.ctx.apiKey);
-    await pool.begin();
+    try {
+      await pool.begin(faultAt);
+    } catch (err) {
+      await limits.stop();
+      throw err;
+    }
     const cpu1 = await this.cpu(pool);
     let runs;
     try {
       runs = await Promise.all(
-        uploads.map(async ({ file }) => {
+        uploads.map(async ({ file }, i) => {
           const createdAt = Date.now();
           let b = await this.openai.batches.create({
             input_file_id: file.id,
-            endpoint: '/v1/chat/completions',
+            endpoint: inputs[i].endpoint,
             completion_window: '24h',
           });
           const statusAt: Record<string, number> = { [b.status]: Date.now() };
@@ -202,7 +212,7 @@ export class BeshStack {
       cpu: { upload: minus(cpu1, cpu0), batch: minus(cpu2, cpu1), download: minus(cpu3, cpu2) },
       memory: {
         apiPeakMb: memoryMb(this.api.pid!).peak,
-        workerPeakMb: memoryMb(this.worker.pid!).peak,
+        workerPeakMb: treeMemoryMb(this.worker.pid!).peak,
         apiIdleMb,
         workerIdleMb,
       },

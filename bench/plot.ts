@@ -1,5 +1,6 @@
 // bench/throughput.svg, drawn by hand (no chart dependency): one panel per comparison, answers per second
 // leaving the pool for BESH and the direct client, and BESH's adaptive limit against the pool's slots.
+import { mixComparison } from './report';
 import type { Comparison, Results } from './results';
 
 const PANEL_W = 560;
@@ -33,7 +34,7 @@ function title(c: Comparison): string {
     : `${c.pool} slots, ${what || `${n} requests`}`;
 }
 
-function panel(c: Comparison, x0: number, y0: number): string {
+function panel(c: Comparison, heading: string, x0: number, y0: number): string {
   const w = PANEL_W - PAD.left - PAD.right;
   const h = PANEL_H - PAD.top - PAD.bottom;
   const t0 = Math.min(...c.besh.batches.map((b) => b.createdAt));
@@ -55,7 +56,7 @@ function panel(c: Comparison, x0: number, y0: number): string {
   const text = (x: number, y: number, s: string, attrs = '') =>
     parts.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${attrs}>${esc(s)}</text>`);
 
-  text(x0 + PAD.left, y0 + 20, title(c), 'font-weight="bold"');
+  text(x0 + PAD.left, y0 + 20, heading, 'font-weight="bold"');
   const xs = niceStep(xMax, 6);
   for (let s = 0; s <= xMax; s += xs) {
     parts.push(`<line x1="${X(s)}" x2="${X(s)}" y1="${Y(0)}" y2="${Y(yMax)}" stroke="${COLORS.grid}"/>`);
@@ -132,7 +133,17 @@ export function renderSvg(res: Results): string {
     ...res.utilisation,
     ...(res.concurrent ? [res.concurrent] : []),
     ...(res.fast ? [res.fast] : []),
-  ];
+  ].map((c) => ({ c, heading: title(c) }));
+  // The mix job's measured batches; time 0 is the measured batch's create, after the batch before it.
+  for (const m of res.mix?.cases ?? []) {
+    for (const r of m.runs) {
+      const n = m.requests.toLocaleString('en-US');
+      panels.push({
+        c: mixComparison(m, r, res.mix!.pool),
+        heading: `Mix ${m.id}: ${m.title}, ${r.mode} (${n})`,
+      });
+    }
+  }
   const rows = Math.ceil(panels.length / COLS);
   const legendH = 30;
   const width = PANEL_W * COLS;
@@ -152,7 +163,9 @@ export function renderSvg(res: Results): string {
       );
     })
     .join('\n');
-  const body = panels.map((c, i) => panel(c, (i % COLS) * PANEL_W, legendH + Math.floor(i / COLS) * PANEL_H));
+  const body = panels.map(({ c, heading }, i) =>
+    panel(c, heading, (i % COLS) * PANEL_W, legendH + Math.floor(i / COLS) * PANEL_H),
+  );
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11" fill="${COLORS.text}">
 <rect width="100%" height="100%" fill="white"/>
 ${legend}

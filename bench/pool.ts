@@ -25,11 +25,26 @@ export interface Recording {
   queued: number[];
   /** Per replica at the end: requests received, to check the balancer spread them. */
   perReplica: number[];
+  /** Epoch ms of the reading at which a `FaultAt` was applied to every replica. */
+  faultAt?: number;
 }
 
-export type ToChild = { type: 'begin' } | { type: 'end' };
+/** Faults (as `POST /sim/faults` takes them) that every replica gets once this many answers have left the pool. */
+export interface FaultAt {
+  completed: number;
+  faults: Record<string, unknown>;
+}
+
+export type ToChild =
+  | { type: 'begin'; faultAt?: FaultAt }
+  | { type: 'end' }
+  | { type: 'faults'; faults: Record<string, unknown> };
 export type FromChild =
-  { type: 'ready'; ports: number[] } | { type: 'begun' } | { type: 'recording'; recording: Recording };
+  | { type: 'ready'; ports: number[] }
+  | { type: 'begun' }
+  | { type: 'recording'; recording: Recording }
+  | { type: 'faultsSet' }
+  | { type: 'error'; message: string };
 
 export class Pool {
   private constructor(
@@ -60,10 +75,17 @@ export class Pool {
     return new Pool(config, child, ready.ports);
   }
 
-  /** Zeroes the counters and starts recording. */
-  async begin(): Promise<void> {
+  /** Zeroes the counters and starts recording; `faultAt` arms a change of faults for this recording. */
+  async begin(faultAt?: FaultAt): Promise<void> {
     const reply = next(this.child, 'begun');
-    this.child.send({ type: 'begin' } satisfies ToChild);
+    this.child.send({ type: 'begin', faultAt } satisfies ToChild);
+    await reply;
+  }
+
+  /** Every replica's faults, now (rejects with the simulator's message on an unknown or invalid fault). */
+  async setFaults(faults: Record<string, unknown>): Promise<void> {
+    const reply = next(this.child, 'faultsSet');
+    this.child.send({ type: 'faults', faults } satisfies ToChild);
     await reply;
   }
 
@@ -78,11 +100,12 @@ function next<K extends FromChild['type']>(
   child: ChildProcess,
   type: K,
 ): Promise<Extract<FromChild, { type: K }>> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const onMessage = (m: FromChild) => {
-      if (m.type !== type) return;
+      if (m.type !== type && m.type !== 'error') return;
       child.off('message', onMessage);
-      resolve(m as Extract<FromChild, { type: K }>);
+      if (m.type === 'error') reject(new Error(`simulator pool: ${m.message}`));
+      else resolve(m as Extract<FromChild, { type: K }>);
     };
     child.on('message', onMessage);
   });

@@ -30,15 +30,17 @@ export function cpuSeconds(pid: number, children = false): number {
   return ticks / CLK_TCK;
 }
 
+/** The live direct children of a process. */
+function childPids(pid: number): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name) && Number(statFields(Number(name))?.fields[1]) === pid)
+    .map(Number);
+}
+
 /** A process and its direct children (nginx's master and its workers), in seconds. */
 export function treeCpuSeconds(pid: number): number {
-  let total = cpuSeconds(pid, true);
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const s = statFields(Number(name));
-    if (s && Number(s.fields[1]) === pid) total += cpuSeconds(Number(name));
-  }
-  return total;
+  return childPids(pid).reduce((total, child) => total + cpuSeconds(child), cpuSeconds(pid, true));
 }
 
 /** Peak resident set (VmHWM) and current RSS, in MB. */
@@ -51,6 +53,17 @@ export function memoryMb(pid: number): { peak: number; now: number } {
   }
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN);
   return { peak: kb('VmHWM') / 1024, now: kb('VmRSS') / 1024 };
+}
+
+/**
+ * A process and its live direct children (a worker host's forks, WORKER_PROCESSES), summed: each one's peak,
+ * so at least the peak of their sum.
+ */
+export function treeMemoryMb(pid: number): { peak: number; now: number } {
+  return childPids(pid).reduce((total, child) => {
+    const m = memoryMb(child);
+    return { peak: total.peak + m.peak, now: total.now + m.now };
+  }, memoryMb(pid));
 }
 
 export function exited(child: ChildProcess): Promise<void> {

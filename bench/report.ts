@@ -1,7 +1,7 @@
 // Turns a run's results into the console lines printed as it goes and into BENCHMARKS.md: the targets of
-// issue 7 with a ✅/❌ each, a table per section, and notes that say by how much and why a target missed.
+// issues 7 and 12 with a ✅/❌ each, a table per section, and notes that say by how much and why a target missed.
 import { BUSY_THRESHOLD, BUSY_WINDOW_MS } from './metrics';
-import type { BeshRun, Comparison, Results } from './results';
+import type { BeshRun, Comparison, MixCase, MixRun, Results } from './results';
 
 const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s` : '—');
 const r2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '—');
@@ -34,6 +34,28 @@ export function limitStats(b: BeshRun, slots: number) {
     maxInFlight: Math.max(...b.limit.map((s) => s.inFlight)),
   };
 }
+
+/**
+ * The adaptive limit over BESH's pool span (first request in to last answer out): the limit when the batch was
+ * created (what the worker carried over from before), its mean and peak, and the mean in flight.
+ */
+export function limitDuring(b: BeshRun) {
+  const inSpan = b.limit.filter((s) => s.t >= b.pool.firstAt && s.t <= b.pool.lastAt);
+  // A span shorter than the 250 ms scrape interval: the whole run's samples say more than none.
+  const during = inSpan.length ? inSpan : b.limit;
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, x) => a + x, 0) / xs.length : NaN);
+  return {
+    atCreate: b.limit[0]?.limit ?? NaN,
+    mean: mean(during.map((s) => s.limit)),
+    peak: during.length ? Math.max(...during.map((s) => s.limit)) : NaN,
+    meanInFlight: mean(during.map((s) => s.inFlight)),
+  };
+}
+
+/** The direct client's own time for its requests: first sent → last answer read. */
+const directWallMs = (c: Comparison) => c.direct.client.lastDoneAt - c.direct.client.firstSentAt;
+/** An environment variable's name in code type; plain words as they are. */
+const code = (s: string) => (/^[A-Z_]+$/.test(s) ? `\`${s}\`` : s);
 
 export function printLine(x: string | Comparison): void {
   if (typeof x === 'string') return console.log(x);
@@ -199,9 +221,104 @@ function targets(res: Results): Target[] {
   return out;
 }
 
+/** A mix case's measured batches as a comparison, for the console line, the plot and the notes. */
+export function mixComparison(c: MixCase, r: MixRun, pool: string): Comparison {
+  return {
+    pool: `${pool}, mix ${c.id} (${c.title}), ${r.mode}`,
+    slots: c.slots,
+    requests: c.requests,
+    batches: c.measured.length,
+    direct: c.direct,
+    besh: r.measured,
+  };
+}
+
+/** When the latency doubled in a run, in seconds after that run's first request at the pool. */
+const doubledAt = (r: { faultAt?: number; pool: { firstAt: number } }) =>
+  r.faultAt === undefined ? '—' : sec(r.faultAt - r.pool.firstAt);
+
+/** Issue 12: the request mix (part 1), the lean path (part 2), short batches (part 4). */
+function targets12(res: Results): Target[] {
+  const out: Target[] = [];
+  for (const c of res.mix?.cases ?? []) {
+    for (const r of c.runs) {
+      const cmp = mixComparison(c, r, res.mix!.pool);
+      const u = utilisation(cmp);
+      const lim = limitDuring(r.measured);
+      const b = r.measured;
+      out.push({
+        what: `Mix ${c.id}, ${c.title} (${code(r.mode)}): utilisation ≥ 0.90`,
+        measured: r2(u),
+        ok: u >= 0.9,
+        why:
+          u < 0.9
+            ? `The adaptive limit was ${int(lim.atCreate)} when the measured batch was created, ${int(lim.mean)} on ` +
+              `average and ${int(lim.peak)} at its peak over BESH's pool span, against ${c.slots} slots; ` +
+              `${int(lim.meanInFlight)} in flight on average (direct client: ${c.direct.concurrency}). The pool was ` +
+              `${pct(b.pool.meanBusy)} busy (direct ${pct(c.direct.pool.meanBusy)}), ramp ${sec(b.pool.rampMs)} ` +
+              `(direct ${sec(c.direct.pool.rampMs)}), tail ${sec(b.pool.tailMs)} (direct ` +
+              `${sec(c.direct.pool.tailMs)}); the machine's CPU was ${pct(b.machineBusy)} busy, BESH's processes ` +
+              `spent ${r2(per1k(beshCpu(b), c.requests))} CPU-s per 1,000 requests.` +
+              (b.faultAt === undefined
+                ? ''
+                : ` Latency doubled ${doubledAt(b)} after the first request (direct: ${doubledAt(c.direct)}).`)
+            : undefined,
+      });
+    }
+  }
+  const big = res.pools.find((p) => p.viaNginx);
+  const thousand = res.utilisation.find((c) => c.pool === big?.name && c.requests === 1000);
+  if (thousand) {
+    const u = utilisation(thousand);
+    out.push({
+      what: `Pool utilisation ≥ 0.93, 1,000 requests, ${thousand.pool}`,
+      measured: r2(u),
+      ok: u >= 0.93,
+      why:
+        u < 0.93
+          ? `Start ${sec(startMs(thousand.besh))}, ramp ${sec(thousand.besh.pool.rampMs)} (direct ` +
+            `${sec(thousand.direct.pool.rampMs)}), tail ${sec(thousand.besh.pool.tailMs)} (direct ` +
+            `${sec(thousand.direct.pool.tailMs)}), finish ${sec(finishMs(thousand.besh))}.`
+          : undefined,
+    });
+  }
+  if (res.short) {
+    const c = res.short;
+    const extra = c.besh.wallMs - directWallMs(c);
+    out.push({
+      what: `${int(c.requests)}-request batch, ${c.pool}: create → completed within 0.5 s of the direct client`,
+      measured: `+${sec(extra)} (${sec(c.besh.wallMs)} vs ${sec(directWallMs(c))})`,
+      ok: extra <= 500,
+      why:
+        extra > 500
+          ? `Start (create → first request) ${sec(startMs(c.besh))}, pool span ${sec(c.besh.pool.spanMs)} ` +
+            `(direct ${sec(c.direct.pool.spanMs)}), finish (last answer → completed, polled every 200 ms) ` +
+            `${sec(finishMs(c.besh))}.`
+          : undefined,
+    });
+  }
+  if (res.fast) {
+    const f = res.fast;
+    const k = per1k(beshCpu(f.besh), f.requests);
+    const c = f.besh.cpu.batch;
+    out.push({
+      what: 'Infinitely fast upstream: ≤ 0.15 CPU-s per 1,000 requests, all BESH processes',
+      measured: r2(k),
+      ok: k <= 0.15,
+      why:
+        k > 0.15
+          ? `API ${r2(per1k(c.api, f.requests))}, worker ${r2(per1k(c.worker, f.requests))}, Temporal ` +
+            `${r2(per1k(c.temporal, f.requests))}, PostgreSQL ${r2(per1k(c.postgres, f.requests))}.`
+          : undefined,
+    });
+  }
+  return out;
+}
+
 export function renderMarkdown(res: Results, svgRelPath: string): string {
   const m = res.machine;
   const targetRows = targets(res);
+  const targetRows12 = targets12(res);
   const poolRows = res.pools.map((p) => {
     const meanService =
       p.baseLatencyMs + (p.perTokenMs * (res.workload.outputTokens[0] + res.workload.outputTokens[1])) / 2;
@@ -285,6 +402,14 @@ ${table(
 
 — means the size a target names was not run (smaller preset).`);
 
+  if (targetRows12.length)
+    sections.push(`## Targets (issue 12)
+
+${table(
+  ['Target', 'Measured', ''],
+  targetRows12.map((t) => [t.what, t.measured, mark(t.ok)]),
+)}`);
+
   sections.push(`## Setup
 
 ${table(['Pool', 'Slots', 'Service time per request', 'Ceiling', 'Path', 'BESH settings'], poolRows)}
@@ -305,7 +430,9 @@ ${table(['Pool', 'Slots', 'Service time per request', 'Ceiling', 'Path', 'BESH s
   until the pool is ≥ ${pct(BUSY_THRESHOLD)} busy (over ${BUSY_WINDOW_MS} ms); *tail* is the time it stays under that at the end;
   *dips* add up the time under it in between.`);
 
-  sections.push(`## Pool utilisation
+  // A run of other jobs alone (`--sizes=` …) has no rows here.
+  if (util.length)
+    sections.push(`## Pool utilisation
 
 ${table(
   [
@@ -322,7 +449,8 @@ ${table(
   util,
 )}`);
 
-  sections.push(`## Latency, ramp and tail
+  if (lat.length)
+    sections.push(`## Latency, ramp and tail
 
 ${table(
   [
@@ -338,7 +466,8 @@ ${table(
   lat,
 )}`);
 
-  sections.push(`## Cost
+  if (cost.length)
+    sections.push(`## Cost
 
 CPU-seconds per 1,000 requests from create to \`completed\` (upload and download excluded), peak RSS (VmHWM; in
 brackets before the batch was created, after the upload), Temporal history events per batch. PostgreSQL is the
@@ -404,6 +533,7 @@ ${table(
     ],
     row('BESH (adaptive, the default)', f.besh),
     ...(res.fastFixed ? [row('BESH, `CONCURRENCY_MODE=fixed`', res.fastFixed)] : []),
+    ...(res.fastProcesses ? [row('BESH, `WORKER_PROCESSES=2` (adaptive)', res.fastProcesses)] : []),
   ],
 )}`);
   }
@@ -481,6 +611,116 @@ ${table(
 )}`);
   }
 
+  if (res.short) {
+    const c = res.short;
+    sections.push(`## Short batch
+
+One batch of ${int(c.requests)} requests on ${c.pool}: BESH from \`batches.create\` to the poll (every 200 ms) that
+first sees \`completed\`, against the direct client's own time from its first request sent to its last answer read.
+
+${table(
+  [
+    'Pool',
+    'Requests',
+    'Direct client (first sent → last answer)',
+    'BESH create → completed',
+    'Difference',
+    'Start (create → first request)',
+    'Pool span BESH / direct',
+    'Finish (last answer → completed)',
+  ],
+  [
+    [
+      c.pool,
+      int(c.requests),
+      `${sec(directWallMs(c))} (${c.direct.concurrency} at once)`,
+      sec(c.besh.wallMs),
+      `**+${sec(c.besh.wallMs - directWallMs(c))}**`,
+      sec(startMs(c.besh)),
+      `${sec(c.besh.pool.spanMs)} / ${sec(c.direct.pool.spanMs)}`,
+      sec(finishMs(c.besh)),
+    ],
+  ],
+)}`);
+  }
+  if (res.mix?.cases.length) {
+    const mix = res.mix;
+    const first = mix.cases[0];
+    const rows = mix.cases.flatMap((c) =>
+      c.runs.map((r) => {
+        const b = r.measured;
+        const lim = limitDuring(b);
+        return [
+          `${c.id}. ${c.title}`,
+          code(r.mode),
+          sec(c.direct.pool.spanMs),
+          sec(b.pool.spanMs),
+          `**${r2(utilisation(mixComparison(c, r, mix.pool)))}**`,
+          sec(b.wallMs),
+          int(lim.atCreate),
+          `${int(lim.mean)} / ${int(lim.peak)}`,
+          int(lim.meanInFlight),
+          `${pct(b.pool.meanBusy)} / ${pct(c.direct.pool.meanBusy)}`,
+          `${pct(b.machineBusy)} / ${pct(c.direct.machineBusy)}`,
+          r2(per1k(beshCpu(b), c.requests)),
+        ];
+      }),
+    );
+    const doubling = mix.cases.filter((c) => c.direct.faultAt !== undefined);
+    sections.push(`## Request mix
+
+Does BESH's adaptive concurrency limit follow a change of request mix (issue 12)? Each case runs on ${mix.pool}
+(${int(first.slots)} slots, through nginx, the same settings as the rows above) with one BESH stack (API and worker)
+per case and mode, kept for all the case's batches: the worker's state from the batch before is the point. Each
+case runs twice: with the client-side signal alone, and with \`VLLM_METRICS_URLS\` naming every replica's
+\`/metrics\` (\`vllm:num_requests_running\`, \`vllm:num_requests_waiting\`). The direct client runs the measured
+batches only (it keeps no state), at ${first.direct.concurrency / first.measured.length} in flight per batch.
+Utilisation = direct pool span ÷ BESH pool span of the measured batches.
+
+Inputs, ${int(Object.values(mix.inputs)[0]?.requests ?? 0)} requests each: ${Object.entries(mix.inputs)
+      .map(([k, w]) => `**${k}**: ${w.what}`)
+      .join('; ')}.
+
+- **a. fast then slow**: a *fast* batch runs to completion, then a *slow* batch is measured.
+- **b. slow then fast**: the reverse; the *fast* batch is measured. At ${int(first.slots)} slots it asks for
+  thousands of requests per second, so this machine's CPU may bind before the pool does (see the CPU columns).
+- **c. embeddings and chat at once**: an *embeddings* batch (\`/v1/embeddings\`) and a *slow* chat batch created
+  together; the direct client sends both at once; utilisation over the combined span.
+- **d. latency doubles halfway**: one *chat* batch; when half its requests have been answered at the pool, every
+  replica's service time doubles (\`POST /sim/faults {"latencyFactor": 2}\`), for the direct client's run and
+  BESH's alike, and is set back to 1 after each run.${
+    doubling.length
+      ? ` It doubled ${doubling
+          .map(
+            (c) =>
+              `${doubledAt(c.direct)} (direct), ${c.runs.map((r) => `${doubledAt(r.measured)} (${code(r.mode)})`).join(', ')}`,
+          )
+          .join('; ')} after the first request.`
+      : ''
+  }
+
+*Limit* is \`besh_upstream_concurrency_limit\` scraped every 250 ms: its value when the measured batch was created
+(what the worker carried over), then its mean and peak and the mean in flight over BESH's pool span.
+
+${table(
+  [
+    'Case',
+    'Limit signal',
+    'Direct pool span',
+    'BESH pool span',
+    'Utilisation',
+    'BESH create → completed',
+    'Limit at create',
+    'Limit mean / peak',
+    'Mean in flight',
+    'Mean busy BESH / direct',
+    'Machine CPU busy BESH / direct',
+    'BESH CPU-s per 1,000',
+  ],
+  rows,
+)}`);
+  }
+
   sections.push(`## Throughput over time
 
 Answers per second leaving the pool (250 ms buckets) for BESH and for the direct client, with BESH's adaptive
@@ -489,7 +729,7 @@ create for BESH and the first request for the direct client.
 
 ![Throughput over time](${svgRelPath})`);
 
-  const misses = targetRows.filter((t) => t.ok === false);
+  const misses = [...targetRows, ...targetRows12].filter((t) => t.ok === false);
   sections.push(`## Notes
 
 ${

@@ -2,8 +2,8 @@
  * `make bench`: how close BESH drives a simulated vLLM pool to what the pool can do, side by side with a
  * minimal direct client in the same run, and at what cost in CPU and memory. See bench/README.md.
  *
- *   make bench                    # the full run (7–8 minutes on 2 cores); writes BENCHMARKS.md, bench/throughput.svg
- *   make bench ARGS=--quick       # small sizes (about 1.5 minutes), for development; writes under bench/out/
+ *   make bench                    # the full run (about 10 minutes on 2 cores); writes BENCHMARKS.md, bench/throughput.svg
+ *   make bench ARGS=--quick       # small sizes (about 2.5 minutes), for development; writes under bench/out/
  */
 import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
@@ -20,11 +20,22 @@ import { BeshStack, type StackContext } from './besh';
 import { runDirect } from './direct-client';
 import { buckets, summarize } from './metrics';
 import { renderSvg } from './plot';
-import { Pool } from './pool';
+import { Pool, type FaultAt } from './pool';
 import { PostgresCpu } from './postgres';
 import { machineJiffies, Processes, startNginx } from './processes';
-import { printLine, renderMarkdown } from './report';
-import type { BeshRun, Calibration, Comparison, DirectRun, PoolInfo, Results, S3Traffic } from './results';
+import { mixComparison, printLine, renderMarkdown } from './report';
+import type {
+  BeshRun,
+  Calibration,
+  Comparison,
+  DirectRun,
+  MixCase,
+  MixJob,
+  MixRun,
+  PoolInfo,
+  Results,
+  S3Traffic,
+} from './results';
 import { MAX_OUTPUT_TOKENS, MIN_OUTPUT_TOKENS, readBodies, writeWorkload, type Workload } from './workload';
 
 const PRESETS = {
@@ -34,9 +45,24 @@ const PRESETS = {
     concurrent: '4x5000',
     fast: '10000',
     s3: '10000',
+    short: '100',
+    mix: '4000',
   },
-  quick: { sizes: '1000,2000', oneReplicaSizes: '500,1000', concurrent: '4x500', fast: '2000', s3: '2000' },
+  quick: {
+    sizes: '1000,2000',
+    oneReplicaSizes: '500,1000',
+    concurrent: '4x500',
+    fast: '2000',
+    s3: '2000',
+    short: '100',
+    mix: '1000',
+  },
 };
+/** The mix job's fast and slow chat requests: 52 ms and 490–640 ms of service at 40 ms + 1.5 ms × max_tokens. */
+const FAST_TOKENS: [number, number] = [8, 8];
+const SLOW_TOKENS: [number, number] = [300, 400];
+/** A replica's faults between the mix job's runs: service times as configured. */
+const NORMAL_LATENCY = { latencyFactor: 1 };
 const ADMIN_DB_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const { values: args } = parseArgs({
@@ -48,6 +74,10 @@ const { values: args } = parseArgs({
     fast: { type: 'string' },
     /** Requests of the batch run on both blob stores (local, then S3 on a moto server); 0 skips it. */
     s3: { type: 'string' },
+    /** Requests of a short batch on the multi-replica pool (create → completed against the direct client). */
+    short: { type: 'string' },
+    /** Requests per batch of the request-mix cases (issue 12); 0 skips them. */
+    mix: { type: 'string' },
     replicas: { type: 'string', default: '8' },
     capacity: { type: 'string', default: '32' },
     'base-latency-ms': { type: 'string', default: '40' },
@@ -68,8 +98,13 @@ const oneReplicaSizes = list(args['one-replica-sizes'] ?? defaults.oneReplicaSiz
 const [concurrentBatches, concurrentSize] = (args.concurrent ?? defaults.concurrent).split('x').map(Number);
 const fastSize = Number(args.fast ?? defaults.fast);
 const s3Size = Number(args.s3 ?? defaults.s3);
+const shortSize = Number(args.short ?? defaults.short);
+const mixSize = Number(args.mix ?? defaults.mix);
 const custom =
-  args.quick || [args.sizes, args['one-replica-sizes'], args.concurrent, args.fast, args.s3].some(Boolean);
+  args.quick ||
+  [args.sizes, args['one-replica-sizes'], args.concurrent, args.fast, args.s3, args.short, args.mix].some(
+    (x) => x !== undefined,
+  );
 // Only the full run replaces the committed report; smaller ones land beside the raw results.
 const outDir = path.join(projectRoot, 'bench', 'out');
 const mdPath = path.resolve(args.md ?? (custom ? path.join(outDir, 'BENCHMARKS.md') : 'BENCHMARKS.md'));
@@ -87,6 +122,8 @@ for (const [name, n] of Object.entries({
   concurrentSize,
   fastSize,
   s3Size,
+  shortSize,
+  mixSize,
 })) {
   if (!Number.isFinite(n) || n < 0) throw new Error(`invalid --${name}`);
 }
@@ -117,16 +154,18 @@ async function main(): Promise<void> {
   // Inputs first: generating 200 MB takes a few seconds and must not overlap a measurement.
   const t = Date.now();
   const inputs = new Map<number, Workload>();
-  for (const n of new Set([...sizes, ...oneReplicaSizes, ...[fastSize, s3Size].filter(Boolean)])) {
+  for (const n of new Set([...sizes, ...oneReplicaSizes, ...[fastSize, s3Size, shortSize].filter(Boolean)])) {
     inputs.set(n, writeWorkload(path.join(work, `input-${n}.jsonl`), n, n, `req${n}`));
   }
   const concurrentInputs = Array.from({ length: concurrentSize ? concurrentBatches : 0 }, (_, i) =>
     writeWorkload(path.join(work, `concurrent-${i}.jsonl`), concurrentSize, 1000 + i, `b${i}`),
   );
   const files = [...inputs.values(), ...concurrentInputs];
+  const mixInputs = mixSize ? writeMixInputs(work, mixSize) : null;
   console.log(
-    `inputs: ${files.map((w) => `${w.requests} requests (${(w.bytes / 1e6).toFixed(1)} MB)`).join(', ')} ` +
-      `in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    `inputs: ${[...files, ...Object.values(mixInputs ?? {})]
+      .map((w) => `${w.requests} requests (${(w.bytes / 1e6).toFixed(1)} MB)`)
+      .join(', ')} in ${((Date.now() - t) / 1000).toFixed(1)} s`,
   );
 
   // One database, Temporal server and DATA_DIR for the whole run; API and worker are fresh per scenario.
@@ -155,6 +194,8 @@ async function main(): Promise<void> {
       TEMPORAL_ADDRESS: devServer.address,
       // An operator key: the bench also scrapes the worker's /metrics with it.
       BESH_OPERATOR_KEYS: apiKey,
+      // One worker process, as every row before WORKER_PROCESSES; the infinitely fast row also runs two.
+      WORKER_PROCESSES: '1',
     },
     apiKey,
     temporal: new Client({ connection }),
@@ -187,7 +228,10 @@ async function main(): Promise<void> {
     concurrent: null,
     fast: null,
     fastFixed: null,
+    fastProcesses: null,
     stores: null,
+    short: null,
+    mix: null,
   };
   const save = () => {
     results.durationS = Math.round((Date.now() - started) / 1000);
@@ -197,7 +241,7 @@ async function main(): Promise<void> {
   /** One pool: calibrate the direct client, then direct and BESH side by side for each input. */
   const onPool = async (
     info: Omit<PoolInfo, 'slots'>,
-    jobs: { inputs: Workload[]; kind: 'single' | 'concurrent' | 'fast' | 'stores' }[],
+    jobs: { inputs: Workload[]; kind: 'single' | 'short' | 'concurrent' | 'fast' | 'stores' | 'mix' }[],
     candidates: (slots: number) => number[],
   ) => {
     const pool = await Pool.start(info, procs);
@@ -223,7 +267,7 @@ async function main(): Promise<void> {
       await runDirect(origin, '/v1/chat/completions', first.slice(0, 200), Math.max(8, pool.slots));
       let firstDirect: DirectRun | null = null;
       for (const c of candidates(pool.slots)) {
-        const run = await direct(pool, origin, first, c);
+        const run = await direct(pool, origin, [{ path: jobs[0].inputs[0].endpoint, bodies: first }], c);
         calibration.tried.push({ concurrency: c, spanMs: run.pool.spanMs });
         printLine(`[${info.name}] calibration: ${c} at once → ${(run.pool.spanMs / 1000).toFixed(2)} s`);
         if (!firstDirect || run.pool.spanMs < firstDirect.pool.spanMs) firstDirect = run;
@@ -231,9 +275,19 @@ async function main(): Promise<void> {
       calibration.best = firstDirect!.concurrency;
       results.calibrations.push(calibration);
       for (const [j, job] of jobs.entries()) {
+        if (job.kind === 'mix') {
+          await mix(ctx, pool, origin, info, calibration.best, mixInputs!, (m) => {
+            results.mix = m;
+            save();
+          });
+          continue;
+        }
         const bodies =
           j === 0 ? first : (await Promise.all(job.inputs.map((w) => readBodies(w.file)))).flat();
-        const d = j === 0 ? firstDirect! : await direct(pool, origin, bodies, calibration.best);
+        const d =
+          j === 0
+            ? firstDirect!
+            : await direct(pool, origin, [{ path: job.inputs[0].endpoint, bodies }], calibration.best);
         // Log file names: ASCII only.
         const label = `${info.name.replace(/×/g, 'x').replace(/[^\w.-]+/g, '')}-${job.kind}-${bodies.length}`;
         // A stuck batch must not hang the run: far more than BESH ever needs, then fail with what we have.
@@ -249,6 +303,7 @@ async function main(): Promise<void> {
         };
         printLine(cmp);
         if (job.kind === 'single') results.utilisation.push(cmp);
+        else if (job.kind === 'short') results.short = cmp;
         else if (job.kind === 'concurrent') results.concurrent = cmp;
         else if (job.kind === 'fast') results.fast = cmp;
         else {
@@ -295,6 +350,18 @@ async function main(): Promise<void> {
           );
           printLine({ ...cmp, pool: `${info.name}, CONCURRENCY_MODE=fixed`, besh: results.fastFixed });
           save();
+          // Where this machine's CPU is the limit, a second worker process per host is what WORKER_PROCESSES buys.
+          results.fastProcesses = await besh(
+            ctx,
+            pool,
+            `${origin}/v1`,
+            { ...info.beshEnv, WORKER_PROCESSES: '2' },
+            job.inputs,
+            `${label}-processes`,
+            deadlineMs,
+          );
+          printLine({ ...cmp, pool: `${info.name}, WORKER_PROCESSES=2`, besh: results.fastProcesses });
+          save();
         }
       }
     } finally {
@@ -305,7 +372,7 @@ async function main(): Promise<void> {
 
   const slotsTimes = (factors: number[]) => (slots: number) => factors.map((f) => Math.round(slots * f));
   const pools: { info: Omit<PoolInfo, 'slots'>; jobs: Parameters<typeof onPool>[1] }[] = [];
-  if (sizes.length || concurrentInputs.length || s3Size) {
+  if (sizes.length || concurrentInputs.length || s3Size || shortSize || mixInputs) {
     // docker-compose.8gpu.yml's settings for a multi-replica pool: a higher ceiling, more batches at once.
     const beshEnv: Record<string, string> =
       replicas > 1 ? { MAX_WORKERS: '1024', MAX_CONCURRENT_BATCHES: '8' } : {};
@@ -315,6 +382,11 @@ async function main(): Promise<void> {
         ...sizes.map((n) => ({ inputs: [inputs.get(n)!], kind: 'single' as const })),
         ...(concurrentInputs.length ? [{ inputs: concurrentInputs, kind: 'concurrent' as const }] : []),
         ...(s3Size ? [{ inputs: [inputs.get(s3Size)!], kind: 'stores' as const }] : []),
+        // Its cases change the replicas' latency (and set it back after each run).
+        ...(mixInputs ? [{ inputs: [mixInputs.slow], kind: 'mix' as const }] : []),
+        // Last: 100 requests say little about the direct client's best concurrency, so a run without the larger
+        // inputs calibrates it on the mix's instead.
+        ...(shortSize ? [{ inputs: [inputs.get(shortSize)!], kind: 'short' as const }] : []),
       ],
     });
   }
@@ -350,20 +422,168 @@ async function main(): Promise<void> {
   }
 }
 
-async function direct(pool: Pool, origin: string, bodies: string[], concurrency: number): Promise<DirectRun> {
+interface MixInputs {
+  fast: Workload;
+  slow: Workload;
+  embeddings: Workload;
+  /** The usual chat mix (max_tokens 32–160), for the case whose latency doubles. */
+  chat: Workload;
+}
+
+/** The mix job's inputs, `n` requests each, with seeds of their own (no other input changes). */
+function writeMixInputs(dir: string, n: number): MixInputs {
+  const file = (name: string) => path.join(dir, `mix-${name}.jsonl`);
+  return {
+    fast: writeWorkload(file('fast'), n, 2001, 'fast', { maxTokens: FAST_TOKENS }),
+    slow: writeWorkload(file('slow'), n, 2002, 'slow', { maxTokens: SLOW_TOKENS }),
+    embeddings: writeWorkload(file('embeddings'), n, 2003, 'emb', { endpoint: '/v1/embeddings' }),
+    chat: writeWorkload(file('chat'), n, 2004, 'chat'),
+  };
+}
+
+/**
+ * Issue 12's changes of request mix on one pool. Each case gets one BESH stack per mode, kept for all the case's
+ * batches: what the worker learnt on the batch before is what the case measures. The modes: the client-side
+ * signal alone, and the replicas' own /metrics as well (`VLLM_METRICS_URLS`). `progress` gets the job after
+ * each case, so a failure later keeps what was measured.
+ */
+async function mix(
+  ctx: StackContext,
+  pool: Pool,
+  origin: string,
+  info: Omit<PoolInfo, 'slots'>,
+  concurrency: number,
+  inputs: MixInputs,
+  progress: (job: MixJob) => void,
+): Promise<void> {
+  // Fails here, not after two cases, when the simulator does not know latencyFactor.
+  await pool.setFaults(NORMAL_LATENCY);
+  const serviceMs = (tokens: number) => info.baseLatencyMs + info.perTokenMs * tokens;
+  const chatWhat = ([lo, hi]: [number, number]) =>
+    `chat, \`max_tokens\` ${lo === hi ? lo : `${lo}–${hi}`} (${lo === hi ? '' : 'mean '}` +
+    `${Math.round(serviceMs((lo + hi) / 2))} ms of service)`;
+  const what: Record<keyof MixInputs, string> = {
+    fast: chatWhat(FAST_TOKENS),
+    slow: chatWhat(SLOW_TOKENS),
+    embeddings: `embeddings of one 2–6 KB text each (${serviceMs(0)} ms of service)`,
+    chat: chatWhat([MIN_OUTPUT_TOKENS, MAX_OUTPUT_TOKENS]),
+  };
+  const job: MixJob = {
+    pool: info.name,
+    inputs: Object.fromEntries(
+      (Object.keys(inputs) as (keyof MixInputs)[]).map((k) => [
+        k,
+        { requests: inputs[k].requests, bytes: inputs[k].bytes, endpoint: inputs[k].endpoint, what: what[k] },
+      ]),
+    ),
+    cases: [],
+  };
+  const plans: {
+    id: string;
+    title: string;
+    before: (keyof MixInputs)[];
+    measured: (keyof MixInputs)[];
+    doubleAtHalf?: boolean;
+  }[] = [
+    { id: 'a', title: 'fast then slow', before: ['fast'], measured: ['slow'] },
+    { id: 'b', title: 'slow then fast', before: ['slow'], measured: ['fast'] },
+    { id: 'c', title: 'embeddings and chat at once', before: [], measured: ['embeddings', 'slow'] },
+    { id: 'd', title: 'latency doubles halfway', before: [], measured: ['chat'], doubleAtHalf: true },
+  ];
+  const metricsUrls = pool.ports.map((p) => `http://127.0.0.1:${p}/metrics`).join(',');
+  const modes: { mode: string; tag: string; env: Record<string, string> }[] = [
+    { mode: 'client-side signal', tag: 'client', env: {} },
+    { mode: 'VLLM_METRICS_URLS', tag: 'metrics', env: { VLLM_METRICS_URLS: metricsUrls } },
+  ];
+  const poolTag = info.name.replace(/×/g, 'x').replace(/[^\w.-]+/g, '');
+  for (const plan of plans) {
+    const before = plan.before.map((k) => inputs[k]);
+    const measured = plan.measured.map((k) => inputs[k]);
+    const requests = measured.reduce((n, w) => n + w.requests, 0);
+    const faultAt: FaultAt | undefined = plan.doubleAtHalf
+      ? { completed: Math.ceil(requests / 2), faults: { latencyFactor: 2 } }
+      : undefined;
+    const sets = await Promise.all(
+      measured.map(async (w) => ({ path: w.endpoint, bodies: await readBodies(w.file) })),
+    );
+    let d: DirectRun;
+    try {
+      d = await direct(pool, origin, sets, concurrency, faultAt);
+    } finally {
+      await pool.setFaults(NORMAL_LATENCY);
+    }
+    const c: MixCase = {
+      id: plan.id,
+      title: plan.title,
+      before: plan.before,
+      measured: plan.measured,
+      slots: pool.slots,
+      requests,
+      direct: d,
+      runs: [],
+    };
+    // As the other rows: far more than BESH ever needs, then fail with what we have. The batch before may
+    // be the slower one.
+    const deadlineMs = 120_000 + 20 * d.pool.spanMs;
+    for (const m of modes) {
+      const stack = await BeshStack.start(
+        ctx,
+        `${origin}/v1`,
+        { ...info.beshEnv, ...m.env },
+        `${poolTag}-mix-${plan.id}-${m.tag}`,
+      );
+      let run: MixRun;
+      try {
+        const first = before.length ? await measure(stack, pool, before, deadlineMs) : null;
+        const last = await measure(stack, pool, measured, deadlineMs, faultAt);
+        run = { mode: m.mode, env: m.env, before: first, measured: last };
+      } finally {
+        await pool.setFaults(NORMAL_LATENCY);
+        await stack.stop();
+      }
+      c.runs.push(run);
+      printLine(mixComparison(c, run, info.name));
+    }
+    job.cases.push(c);
+    progress(job);
+  }
+}
+
+/**
+ * The direct client on one or more sets of bodies; several sets run at the same time, each with `concurrency`
+ * loops of its own, as one bare client per batch would.
+ */
+async function direct(
+  pool: Pool,
+  origin: string,
+  sets: { path: string; bodies: string[] }[],
+  concurrency: number,
+  faultAt?: FaultAt,
+): Promise<DirectRun> {
+  const requests = sets.reduce((n, s) => n + s.bodies.length, 0);
   const m0 = machineJiffies();
-  await pool.begin();
-  const client = await runDirect(origin, '/v1/chat/completions', bodies, concurrency);
+  await pool.begin(faultAt);
+  const runs = await Promise.all(sets.map((s) => runDirect(origin, s.path, s.bodies, concurrency)));
   const rec = await pool.end();
   const m1 = machineJiffies();
-  if (client.errors) throw new Error(`direct client: ${client.errors} of ${bodies.length} requests failed`);
+  const client = {
+    concurrency: concurrency * sets.length,
+    requests,
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    firstSentAt: Math.min(...runs.map((r) => r.firstSentAt)),
+    lastDoneAt: Math.max(...runs.map((r) => r.lastDoneAt)),
+    // Each run reads this whole process's CPU over nearly the same interval: the largest is the total.
+    cpuSeconds: Math.max(...runs.map((r) => r.cpuSeconds)),
+  };
+  if (client.errors) throw new Error(`direct client: ${client.errors} of ${requests} requests failed`);
   return {
-    requests: bodies.length,
-    concurrency,
+    requests,
+    concurrency: client.concurrency,
     client,
     pool: summarize(rec, pool.slots),
     machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
     buckets: buckets(rec, pool.slots, client.firstSentAt),
+    faultAt: rec.faultAt,
   };
 }
 
@@ -378,31 +598,43 @@ async function besh(
 ): Promise<BeshRun> {
   const stack = await BeshStack.start(ctx, upstream, env, label);
   try {
-    const m0 = machineJiffies();
-    const r = await stack.run(pool, inputs, deadlineMs);
-    const m1 = machineJiffies();
-    for (const b of r.batches) {
-      if (b.status !== 'completed' || b.okLines !== b.requests || b.errorLines)
-        throw new Error(
-          `batch ${b.id}: ${b.status}, ${b.okLines}/${b.requests} answered, ${b.errorLines} errors`,
-        );
-    }
-    const createdAt = Math.min(...r.batches.map((b) => b.createdAt));
-    const doneAt = Math.max(...r.batches.map((b) => b.statusAt.completed));
-    return {
-      requests: inputs.reduce((n, w) => n + w.requests, 0),
-      batches: r.batches,
-      pool: summarize(r.recording, pool.slots),
-      wallMs: doneAt - createdAt,
-      cpu: r.cpu,
-      memory: r.memory,
-      limit: r.limit,
-      machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
-      buckets: buckets(r.recording, pool.slots, createdAt),
-    };
+    return await measure(stack, pool, inputs, deadlineMs);
   } finally {
     await stack.stop();
   }
+}
+
+/** One run of batches on a running stack, checked line by line. */
+async function measure(
+  stack: BeshStack,
+  pool: Pool,
+  inputs: Workload[],
+  deadlineMs: number,
+  faultAt?: FaultAt,
+): Promise<BeshRun> {
+  const m0 = machineJiffies();
+  const r = await stack.run(pool, inputs, deadlineMs, faultAt);
+  const m1 = machineJiffies();
+  for (const b of r.batches) {
+    if (b.status !== 'completed' || b.okLines !== b.requests || b.errorLines)
+      throw new Error(
+        `batch ${b.id}: ${b.status}, ${b.okLines}/${b.requests} answered, ${b.errorLines} errors`,
+      );
+  }
+  const createdAt = Math.min(...r.batches.map((b) => b.createdAt));
+  const doneAt = Math.max(...r.batches.map((b) => b.statusAt.completed));
+  return {
+    requests: inputs.reduce((n, w) => n + w.requests, 0),
+    batches: r.batches,
+    pool: summarize(r.recording, pool.slots),
+    wallMs: doneAt - createdAt,
+    cpu: r.cpu,
+    memory: r.memory,
+    limit: r.limit,
+    machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
+    buckets: buckets(r.recording, pool.slots, createdAt),
+    faultAt: r.recording.faultAt,
+  };
 }
 
 let s3Bench: Promise<{ env: Record<string, string>; traffic(): S3Traffic }> | null = null;

@@ -1,6 +1,7 @@
 // Batch input files that look like real ones: chat requests with a system prompt and a user message (some
 // with an earlier turn), 2–6 KB each (4 KB on average, so 50,000 lines make a file near 200 MB), and
 // max_tokens spread over 32–160, which spreads the simulated generation times the way real answers do.
+// The mix job (issue 12) also asks for other max_tokens ranges and for embeddings of texts of the same sizes.
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { mulberry32 } from '../src/shared/prng';
@@ -44,14 +45,35 @@ function prose(rand: () => number, chars: number): string {
   return out.join(' ');
 }
 
+export type WorkloadEndpoint = '/v1/chat/completions' | '/v1/embeddings';
+
 export interface Workload {
   file: string;
   requests: number;
   bytes: number;
+  endpoint: WorkloadEndpoint;
 }
 
-/** Writes `requests` lines to `file`; `tag` makes custom_ids unique across the files of one run. */
-export function writeWorkload(file: string, requests: number, seed: number, tag: string): Workload {
+export interface WorkloadOptions {
+  /** Chat only: `max_tokens` uniform in this range (default MIN_OUTPUT_TOKENS–MAX_OUTPUT_TOKENS). */
+  maxTokens?: [number, number];
+  /** `/v1/embeddings`: the user text of each line becomes the `input` to embed. */
+  endpoint?: WorkloadEndpoint;
+}
+
+/**
+ * Writes `requests` lines to `file`; `tag` makes custom_ids unique across the files of one run. Without
+ * options the file is the same, byte for byte, for the same seed, so earlier rows stay comparable.
+ */
+export function writeWorkload(
+  file: string,
+  requests: number,
+  seed: number,
+  tag: string,
+  opts: WorkloadOptions = {},
+): Workload {
+  const [minTokens, maxTokens] = opts.maxTokens ?? [MIN_OUTPUT_TOKENS, MAX_OUTPUT_TOKENS];
+  const endpoint = opts.endpoint ?? '/v1/chat/completions';
   const rand = mulberry32(seed);
   const fd = fs.openSync(file, 'w');
   let pending: string[] = [];
@@ -74,25 +96,23 @@ export function writeWorkload(file: string, requests: number, seed: number, tag:
       messages.push({ role: 'assistant', content: prose(rand, size * 0.15) });
       messages.push({ role: 'user', content: prose(rand, size * 0.45) });
     } else messages.push({ role: 'user', content: prose(rand, size * 0.9) });
-    const body = {
-      model: 'sim-model',
-      messages,
-      max_tokens: MIN_OUTPUT_TOKENS + Math.floor(rand() * (MAX_OUTPUT_TOKENS - MIN_OUTPUT_TOKENS + 1)),
-      temperature: 0.7,
-    };
-    const line = JSON.stringify({
-      custom_id: `${tag}-${i}`,
-      method: 'POST',
-      url: '/v1/chat/completions',
-      body,
-    });
+    const body =
+      endpoint === '/v1/embeddings'
+        ? { model: 'sim-embed', input: messages[messages.length - 1].content }
+        : {
+            model: 'sim-model',
+            messages,
+            max_tokens: minTokens + Math.floor(rand() * (maxTokens - minTokens + 1)),
+            temperature: 0.7,
+          };
+    const line = JSON.stringify({ custom_id: `${tag}-${i}`, method: 'POST', url: endpoint, body });
     pending.push(line + '\n');
     pendingBytes += line.length;
     if (pendingBytes > 1 << 20) flush();
   }
   flush();
   fs.closeSync(fd);
-  return { file, requests, bytes };
+  return { file, requests, bytes, endpoint };
 }
 
 /** The request bodies of a JSONL file, serialized as BESH's worker sends them (only the body travels). */
