@@ -6,15 +6,11 @@ import { readLines } from '../src/files/line-reader';
 import { loadChunkProgress, saveChunkProgress } from './chunk-progress';
 import { resumeChunk, type PartTally, type SegmentWriter } from './chunk-segments';
 import type { ActivityDeps } from './deps';
+import { scanRequestLine, type RequestLine } from './json-scan';
 import { errorLine, responseLine, usageOf } from './result-lines';
 import type { UpstreamOutcome } from './upstream';
 
 const PROGRESS_EVERY_MS = 1000;
-
-interface BatchRequest {
-  custom_id: string;
-  body: unknown;
-}
 
 type Latency = { latencyMsSum: number; latencyCount: number };
 
@@ -36,10 +32,14 @@ export class ChunkRunner {
   private readonly halted: { signal: AbortSignal; release(): void };
   /** No new request starts once the chunk is cancelled or the worker drains. */
   private readonly stopStarting: AbortSignal;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Requests started and not yet finished with (answered and stored, or failed). */
+  private inFlight = 0;
+  /** Resolves the wait for the requests in flight once the last one is finished with. */
+  private idle: (() => void) | null = null;
   /** The first request that failed other than by answering (a write error, say): the attempt fails with it. */
   private failure: unknown = null;
-  private lastSaved = 0;
+  /** When progress was last reported; the start counts, so a chunk shorter than a second saves only at its end. */
+  private lastSaved = Date.now();
   /** Requests started and not yet answered (or failed). */
   private unanswered = 0;
   /** True once no more requests will start. */
@@ -89,7 +89,7 @@ export class ChunkRunner {
       const drained = await this.dispatch().finally(() => {
         this.dispatched = true;
         this.flushIfLast();
-        return Promise.all(this.inFlight);
+        return this.allFinished();
       });
       if (this.signal.aborted) await this.untilCancelled();
       if (this.failure) throw this.failure;
@@ -131,33 +131,33 @@ export class ChunkRunner {
 
   /** Dispatch: starts a request for every unanswered line; true when it stopped because the worker drains. */
   private async dispatch(): Promise<boolean> {
-    const { inputFileId, chunk } = this.input;
+    const { inputFileId, chunk, batchId, endpoint } = this.input;
     const source = await this.deps.blobs.get(inputFileId, { start: chunk.start, end: chunk.end });
+    // The adaptive limit's class of the request; validation makes the model the same on every line.
+    let model: string | null = null;
+    let key = '';
     for await (const { line } of readLines(source)) {
       if (this.signal.aborted || this.failure) return false;
-      const text = line.toString('utf8');
-      if (!text.trim()) continue;
-      // Validation already proved every line well-formed; a line that is not is an infrastructure fault.
-      const request = JSON.parse(text) as BatchRequest;
-      if (this.tally.done.has(request.custom_id)) continue;
-      const slot = await this.firstSlot();
-      if (!slot) return !this.signal.aborted;
-      this.start(request, slot);
+      const request = readRequest(line);
+      if (!request || this.tally.done.has(request.customId)) continue;
+      if (request.model !== model) {
+        model = request.model;
+        key = `${endpoint} ${model}`;
+      }
+      // The first attempt's slot is taken before its request starts, which holds the reader: at most
+      // MAX_WORKERS requests are read ahead.
+      let slot: () => void;
+      try {
+        slot = await this.deps.limiter.acquire(batchId, this.stopStarting, chunk.index);
+      } catch (err) {
+        // The chunk stops starting requests: cancelled, halted or drained.
+        if (this.stopStarting.aborted) return !this.signal.aborted;
+        throw err;
+      }
+      this.inFlight++;
+      void this.answer(request, key, slot);
     }
     return false;
-  }
-
-  /**
-   * The first attempt's slot is taken before its request starts, which holds the reader: at most MAX_WORKERS
-   * parsed requests exist at once. Null when the chunk stops starting requests (cancelled, halted or drained).
-   */
-  private async firstSlot(): Promise<(() => void) | null> {
-    try {
-      return await this.deps.limiter.acquire(this.input.batchId, this.stopStarting, this.input.chunk.index);
-    } catch (err) {
-      if (this.stopStarting.aborted) return null;
-      throw err;
-    }
   }
 
   /**
@@ -167,24 +167,34 @@ export class ChunkRunner {
   private readonly retrySlot = () =>
     this.deps.limiter.acquire(this.input.batchId, this.signal, this.input.chunk.index);
 
-  private start(request: BatchRequest, firstSlot: () => void): void {
-    const body = JSON.stringify(request.body);
+  /** Sends one request and settles its answer; a failure other than an answer fails the attempt. */
+  private async answer({ customId, body }: RequestLine, key: string, firstSlot: () => void): Promise<void> {
     this.unanswered++;
-    const task: Promise<void> = this.deps.upstream
-      .send(this.input.endpoint, body, this.signal, { first: firstSlot, retry: this.retrySlot })
-      .then(
-        (outcome) => this.settle(request.custom_id, outcome),
-        (err: unknown) => {
-          this.unanswered--;
-          this.flushIfLast();
-          throw err;
-        },
-      )
-      .catch((err: unknown) => {
-        this.failure ??= err;
-      })
-      .finally(() => this.inFlight.delete(task));
-    this.inFlight.add(task);
+    try {
+      let outcome: UpstreamOutcome & { latencyMs: number };
+      try {
+        outcome = await this.deps.upstream.send(
+          this.input.endpoint,
+          body,
+          this.signal,
+          { first: firstSlot, retry: this.retrySlot },
+          key,
+        );
+      } catch (err) {
+        this.unanswered--;
+        this.flushIfLast();
+        throw err;
+      }
+      await this.settle(customId, outcome);
+    } catch (err) {
+      this.failure ??= err;
+    } finally {
+      if (--this.inFlight === 0) this.idle?.();
+    }
+  }
+
+  private allFinished(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => (this.idle = resolve));
   }
 
   /** Settle: writes the answer's line and counts it once the line is stored. */
@@ -194,8 +204,8 @@ export class ChunkRunner {
     this.latency.latencyCount++;
     const line =
       outcome.kind === 'response'
-        ? responseLine(batchId, customId, outcome.statusCode, outcome.requestId, outcome.body)
-        : errorLine(batchId, customId, outcome.code, outcome.message);
+        ? responseLine(batchId, customId, outcome.statusCode, outcome.requestId, outcome.json)
+        : JSON.stringify(errorLine(batchId, customId, outcome.code, outcome.message));
     const success = outcome.kind === 'response' && outcome.statusCode < 300;
     const kind = success ? 'out' : 'err';
     let stored: Promise<void>;
@@ -245,6 +255,20 @@ export class ChunkRunner {
     this.saving = save.catch(() => undefined);
     return save;
   }
+}
+
+/**
+ * A line's request, read without parsing the line (see json-scan); null for a blank line. Validation already proved
+ * every other line well-formed: one that is not is an infrastructure fault, and JSON.parse throws on it.
+ */
+function readRequest(line: Buffer): RequestLine | null {
+  const scanned = scanRequestLine(line);
+  if (scanned) return scanned;
+  const text = line.toString('utf8');
+  if (!text.trim()) return null;
+  const { custom_id, body } = JSON.parse(text) as { custom_id: string; body: { model?: unknown } | null };
+  const model = typeof body?.model === 'string' ? body.model : '';
+  return { customId: custom_id, body: Buffer.from(JSON.stringify(body)), model };
 }
 
 /** Drain: a benign failure, so the workflow's retry resumes the chunk on another worker at once. */

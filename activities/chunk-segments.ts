@@ -153,8 +153,9 @@ export class SegmentWriter {
     private readonly flushMs: number,
   ) {}
 
-  append(kind: PartKind, line: object): Promise<void> {
-    this.pending[kind].push(JSON.stringify(line) + '\n');
+  /** Adds a result line (one line of JSON, without its newline). */
+  append(kind: PartKind, line: string): Promise<void> {
+    this.pending[kind].push(line + '\n');
     this.lines++;
     if (!this.waiting) {
       let resolve!: () => void;

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { BatchResultLine } from '../src/shared/openai';
 
 export interface Usage {
@@ -24,7 +24,7 @@ export function addUsage(into: Usage, u: Usage): void {
 
 /** Stable per request, so a line written again after a retry is byte-identical. */
 export const resultLineId = (batchId: string, customId: string) =>
-  `batch_req_${createHash('sha256').update(`${batchId}\n${customId}`).digest('hex').slice(0, 24)}`;
+  `batch_req_${hash('sha256', `${batchId}\n${customId}`).slice(0, 24)}`;
 
 export const errorLine = (
   batchId: string,
@@ -38,18 +38,21 @@ export const errorLine = (
   error: { code, message },
 });
 
+/**
+ * An answer's result line: the same bytes as JSON.stringify of {id, custom_id, response: {status_code, request_id,
+ * body}, error: null}, with the body's JSON text spliced in rather than parsed and serialised again. `bodyJson`
+ * must be valid JSON on one line (Upstream's `json`).
+ */
 export const responseLine = (
   batchId: string,
   customId: string,
   statusCode: number,
   requestId: string,
-  body: unknown,
-): BatchResultLine => ({
-  id: resultLineId(batchId, customId),
-  custom_id: customId,
-  response: { status_code: statusCode, request_id: requestId, body },
-  error: null,
-});
+  bodyJson: string,
+): string =>
+  `{"id":"${resultLineId(batchId, customId)}","custom_id":${JSON.stringify(customId)},` +
+  `"response":{"status_code":${statusCode},"request_id":${JSON.stringify(requestId)},"body":${bodyJson}},` +
+  `"error":null}`;
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
 

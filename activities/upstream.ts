@@ -1,8 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, type Dispatcher } from 'undici';
+import { RequestDeadlines, type Abortable } from './request-deadlines';
 
 export type UpstreamOutcome =
-  | { kind: 'response'; statusCode: number; requestId: string; body: unknown }
+  | {
+      kind: 'response';
+      statusCode: number;
+      requestId: string;
+      body: unknown;
+      /** The body as one line of JSON: the server's own bytes when they already are. */
+      json: string;
+    }
   | { kind: 'error'; code: string; message: string };
 
 export type AttemptOutcome = 'success' | 'http_error' | 'malformed' | 'timeout' | 'unreachable';
@@ -17,7 +26,13 @@ export interface UpstreamOptions {
   backoffMs?: number;
   maxBackoffMs?: number;
   /** Told about every attempt (for metrics). */
-  onAttempt?: (a: { outcome: AttemptOutcome; statusCode: number | null; latencyMs: number }) => void;
+  onAttempt?: (a: {
+    outcome: AttemptOutcome;
+    statusCode: number | null;
+    latencyMs: number;
+    /** The request's class for the adaptive limit: `${endpoint} ${model}`. */
+    key: string;
+  }) => void;
   /** Waits between attempts, rejecting when `signal` aborts; tests pass one that skips the clock. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
 }
@@ -47,11 +62,72 @@ function retryAfterMs(headers: Record<string, string | string[] | undefined>): n
   return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
 }
 
-function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch {
-    return { ok: false };
+/** undici's text(): a UTF-8 BOM is not part of the body. */
+function decode(chunks: Buffer[], bytes: number): string {
+  const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, bytes);
+  const bom = body.length > 2 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf;
+  return body.toString('utf8', bom ? 3 : 0);
+}
+
+/**
+ * The body as one line of JSON for the result line: its own text where that already is one line (only JSON's
+ * whitespace can surround a document JSON.parse accepted, and a raw newline can only be whitespace), else
+ * serialised again.
+ */
+function oneLine(text: string, value: unknown): string {
+  const trimmed = text.trim();
+  return trimmed.includes('\n') || trimmed.includes('\r') ? JSON.stringify(value) : trimmed;
+}
+
+/**
+ * One attempt, driven by undici's dispatcher directly: no response stream, no async resource and no AbortSignal
+ * per request, which on a fast upstream cost more than the request itself. `done` settles once the whole body
+ * is in, or at once when the attempt is aborted.
+ */
+class Attempt implements Dispatcher.DispatchHandler, Abortable {
+  statusCode = 0;
+  headers: IncomingHttpHeaders = {};
+  chunks: Buffer[] = [];
+  bytes = 0;
+  readonly done: Promise<void>;
+  private settle!: (err?: Error) => void;
+  private controller: Dispatcher.DispatchController | null = null;
+  private abortedWith: Error | null = null;
+
+  constructor() {
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err ? reject(err) : resolve());
+    });
+  }
+
+  abort(reason: Error): void {
+    if (this.abortedWith) return;
+    this.abortedWith = reason;
+    this.controller?.abort(reason);
+    this.settle(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortedWith) controller.abort(this.abortedWith);
+  }
+
+  onResponseStart(_: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    this.statusCode = statusCode;
+    this.headers = headers;
+  }
+
+  onResponseData(_: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    this.settle();
+  }
+
+  onResponseError(_: Dispatcher.DispatchController, err: Error): void {
+    this.settle(err);
   }
 }
 
@@ -63,24 +139,42 @@ export class Upstream {
   readonly dispatcher: Dispatcher;
   private readonly backoffMs: number;
   private readonly maxBackoffMs: number;
+  private readonly deadlines: RequestDeadlines;
+  private readonly headers: Record<string, string>;
+  private readonly targets = new Map<string, { origin: string; path: string }>();
 
   constructor(private readonly opts: UpstreamOptions) {
-    // undici's own header/body timeouts would cut long generations short; the per-request signal bounds them.
+    // undici's own header/body timeouts would cut long generations short; the deadlines bound each attempt.
     this.dispatcher = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
     this.backoffMs = opts.backoffMs ?? 500;
     this.maxBackoffMs = opts.maxBackoffMs ?? 30_000;
+    this.deadlines = new RequestDeadlines(opts.timeoutMs);
+    this.headers = { 'content-type': 'application/json' };
+    if (opts.apiKey) this.headers.authorization = `Bearer ${opts.apiKey}`;
   }
 
-  /** Resolves with the final outcome after retries; rejects only when `signal` aborts (cancel or shutdown). */
+  private target(endpoint: string): { origin: string; path: string } {
+    let target = this.targets.get(endpoint);
+    if (!target) {
+      const url = new URL(this.opts.baseUrl + endpoint.replace(/^\/v1/, ''));
+      target = { origin: url.origin, path: url.pathname + url.search };
+      this.targets.set(endpoint, target);
+    }
+    return target;
+  }
+
+  /**
+   * Resolves with the final outcome after retries; rejects only when `signal` aborts (cancel or shutdown).
+   * `key` is the request's class for the adaptive limit (`${endpoint} ${model}`), passed on to onAttempt.
+   */
   async send(
     endpoint: string,
-    body: string,
+    body: string | Buffer,
     signal: AbortSignal,
     slots: RequestSlots,
+    key: string,
   ): Promise<UpstreamOutcome & { latencyMs: number }> {
-    const url = this.opts.baseUrl + endpoint.replace(/^\/v1/, '');
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`;
+    const { origin, path } = this.target(endpoint);
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? slots.first : await slots.retry();
       let outcome: UpstreamOutcome;
@@ -89,40 +183,41 @@ export class Upstream {
       let kind: AttemptOutcome;
       let statusCode: number | null = null;
       const started = performance.now();
+      const req = new Attempt();
+      const tracked = this.deadlines.start(req, signal);
       try {
-        const res = await request(url, {
-          method: 'POST',
-          body,
-          headers,
-          dispatcher: this.dispatcher,
-          signal: AbortSignal.any([signal, AbortSignal.timeout(this.opts.timeoutMs)]),
-        });
-        const text = await res.body.text();
+        this.dispatcher.dispatch({ origin, path, method: 'POST', headers: this.headers, body }, req);
+        await req.done;
+        const text = decode(req.chunks, req.bytes);
         const requestId = String(
-          res.headers['x-request-id'] ?? `req_${Math.random().toString(16).slice(2, 14)}`,
+          req.headers['x-request-id'] ?? `req_${Math.random().toString(16).slice(2, 14)}`,
         );
-        const parsed = parseJson(text);
-        statusCode = res.statusCode;
-        if (res.statusCode >= 200 && res.statusCode < 300) {
-          retryable = !parsed.ok;
-          kind = parsed.ok ? 'success' : 'malformed';
-          outcome = parsed.ok
-            ? { kind: 'response', statusCode: res.statusCode, requestId, body: parsed.value }
+        let value: unknown;
+        let parsed = true;
+        try {
+          // Proves the body is JSON before it is spliced into a result line (and gives its usage).
+          value = JSON.parse(text);
+        } catch {
+          parsed = false;
+        }
+        statusCode = req.statusCode;
+        if (statusCode >= 200 && statusCode < 300) {
+          retryable = !parsed;
+          kind = parsed ? 'success' : 'malformed';
+          outcome = parsed
+            ? { kind: 'response', statusCode, requestId, body: value, json: oneLine(text, value) }
             : {
                 kind: 'error',
                 code: 'invalid_upstream_response',
                 message: 'The model server returned a malformed JSON body.',
               };
         } else {
-          retryable = RETRYABLE_STATUS.has(res.statusCode);
+          retryable = RETRYABLE_STATUS.has(statusCode);
           kind = 'http_error';
-          wait = retryAfterMs(res.headers);
-          outcome = {
-            kind: 'response',
-            statusCode: res.statusCode,
-            requestId,
-            body: parsed.ok ? parsed.value : { error: { message: text.slice(0, 2000) } },
-          };
+          wait = retryAfterMs(req.headers);
+          if (!parsed) value = { error: { message: text.slice(0, 2000) } };
+          const json = parsed ? oneLine(text, value) : JSON.stringify(value);
+          outcome = { kind: 'response', statusCode, requestId, body: value, json };
         }
       } catch (err) {
         if (signal.aborted) throw signal.reason ?? err;
@@ -141,10 +236,11 @@ export class Upstream {
               message: `Could not reach the model server (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}).`,
             };
       } finally {
+        this.deadlines.end(tracked);
         release();
       }
       const latencyMs = performance.now() - started;
-      this.opts.onAttempt?.({ outcome: kind, statusCode, latencyMs });
+      this.opts.onAttempt?.({ outcome: kind, statusCode, latencyMs, key });
       if (!retryable || attempt >= this.opts.maxRetries) return { ...outcome, latencyMs };
       // "Equal jitter": the fixed half guarantees that 8 retries outlast a 30-second outage of the pool.
       const step = Math.min(this.maxBackoffMs, this.backoffMs * 2 ** attempt);

@@ -70,12 +70,13 @@ export async function createBatchWorker(
     apiKey: config.vllmApiKey,
     timeoutMs: config.requestTimeoutMs,
     maxRetries: config.requestMaxRetries,
-    onAttempt: ({ outcome, statusCode, latencyMs }) => {
+    onAttempt: ({ outcome, statusCode, latencyMs, key }) => {
       upstreamRequests.inc({ outcome, status_code: statusCode === null ? 'none' : String(statusCode) });
       upstreamLatency.observe({ outcome }, latencyMs / 1000);
       adaptive?.record({
         latencyMs,
         overloaded: outcome === 'timeout' || statusCode === 429 || statusCode === 503,
+        key,
       });
     },
   });

@@ -259,7 +259,6 @@ describe('AdaptiveLimit', () => {
       clock,
     );
     const late = run.limits.filter((l) => l.t >= 20_000).map((l) => l.limit);
-    if (process.env.TRACE) console.log(run.limits.filter((l, i) => i > 0 && l.limit !== run.limits[i - 1].limit).map((l) => `${l.t}:${l.limit}`).join(' '));
     assert.ok(Math.max(...late) <= 160, `limit reached ${Math.max(...late)} against refusals above 100`);
     assert.ok(Math.min(...late) >= 40, `limit collapsed to ${Math.min(...late)}`);
   });

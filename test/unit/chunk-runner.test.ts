@@ -180,7 +180,7 @@ describe('processChunk (the chunk runner)', () => {
   }
 
   const answeredLine = (i: number) =>
-    JSON.stringify(responseLine(batchId, idOf(i), 200, `req_up_${i}`, { usage: SAVED_USAGE })) + '\n';
+    responseLine(batchId, idOf(i), 200, `req_up_${i}`, JSON.stringify({ usage: SAVED_USAGE })) + '\n';
   const failedLine = (i: number) =>
     JSON.stringify(errorLine(batchId, idOf(i), 'request_timeout', 'too slow')) + '\n';
 

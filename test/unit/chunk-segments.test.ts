@@ -36,13 +36,15 @@ class GatedStore extends LocalBlobStore {
 }
 
 const line = (i: number, kind: 'out' | 'err') =>
-  kind === 'out'
-    ? {
-        custom_id: `r${i}`,
-        response: { status_code: 200, body: { usage: { prompt_tokens: 1 } } },
-        error: null,
-      }
-    : { custom_id: `r${i}`, response: null, error: { code: 'x', message: 'y' } };
+  JSON.stringify(
+    kind === 'out'
+      ? {
+          custom_id: `r${i}`,
+          response: { status_code: 200, body: { usage: { prompt_tokens: 1 } } },
+          error: null,
+        }
+      : { custom_id: `r${i}`, response: null, error: { code: 'x', message: 'y' } },
+  );
 
 describe('chunk segments: the checkpoint a chunk resumes from on any host', () => {
   let dir: string;
@@ -120,10 +122,10 @@ describe('part files from before checkpoint segments', () => {
   it('become their chunk’s first segment, whole lines only, so a batch running across the upgrade loses none', async () => {
     const folder = path.join(dir, 'batch_old');
     fs.mkdirSync(folder);
-    const out = [0, 1].map((i) => JSON.stringify(line(i, 'out')) + '\n').join('');
-    const torn = JSON.stringify(line(2, 'out')).slice(0, 20);
+    const out = [0, 1].map((i) => line(i, 'out') + '\n').join('');
+    const torn = line(2, 'out').slice(0, 20);
     fs.writeFileSync(path.join(folder, '000003.out.jsonl'), out + torn);
-    fs.writeFileSync(path.join(folder, '000003.err.jsonl'), JSON.stringify(line(9, 'err')) + '\n');
+    fs.writeFileSync(path.join(folder, '000003.err.jsonl'), line(9, 'err') + '\n');
     fs.writeFileSync(path.join(folder, '000004.out.jsonl'), torn); // nothing whole yet
 
     assert.equal(await adoptLegacyParts(dir), 3);

@@ -82,20 +82,27 @@ describe('result lines', () => {
     });
   });
 
-  it('builds a response line with a null error', () => {
-    const body = { id: 'chatcmpl-1', choices: [] };
-    const line = responseLine('batch_1', 'req-1', 200, 'req_abc', body);
-    assert.deepEqual(line, {
-      id: resultLineId('batch_1', 'req-1'),
-      custom_id: 'req-1',
-      response: { status_code: 200, request_id: 'req_abc', body },
-      error: null,
-    });
-    assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(line)) as object), [
-      'id',
-      'custom_id',
-      'response',
-      'error',
-    ]);
+  it('splices the body text into a response line: the bytes JSON.stringify made of the whole line', () => {
+    const bodies: unknown[] = [
+      { id: 'chatcmpl-1', choices: [], usage: { prompt_tokens: 3 } },
+      { content: 'quotes " and \\ backslashes, é, 😀, \u2028, a\nnewline and a \u0001 control' },
+      [1, -2.5, 1e-7, true, null],
+      'a string',
+      42,
+      null,
+    ];
+    const customIds = ['req-1', 'with "quotes" and \\', 'ünïcödé 😀', 'line\nbreak\u2028'];
+    for (const body of bodies) {
+      for (const customId of customIds) {
+        const line = responseLine('batch_1', customId, 200, 'req_"abc"', JSON.stringify(body));
+        const old = {
+          id: resultLineId('batch_1', customId),
+          custom_id: customId,
+          response: { status_code: 200, request_id: 'req_"abc"', body },
+          error: null,
+        };
+        assert.equal(line, JSON.stringify(old));
+      }
+    }
   });
 });

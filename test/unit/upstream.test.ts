@@ -25,6 +25,7 @@ const json = (
 
 const ENDPOINT = '/v1/chat/completions';
 const BODY = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] });
+const KEY = `${ENDPOINT} m`;
 
 describe('Upstream', () => {
   let server: http.Server;
@@ -82,8 +83,11 @@ describe('Upstream', () => {
   };
 
   /** Like the chunk runner: the first attempt's slot is taken before the send, a retry's inside it. */
-  const send = async (u: Upstream, signal: AbortSignal = new AbortController().signal) =>
-    u.send(ENDPOINT, BODY, signal, { first: await acquire(), retry: acquire });
+  const send = async (
+    u: Upstream,
+    signal: AbortSignal = new AbortController().signal,
+    body: string | Buffer = BODY,
+  ) => u.send(ENDPOINT, body, signal, { first: await acquire(), retry: acquire }, KEY);
 
   it('returns a 200 JSON response, sending only the body and its own headers', async () => {
     script = (_, res) => json(res, 200, { id: 'chatcmpl-1', ok: true }, { 'x-request-id': 'req_up_1' });
@@ -95,6 +99,7 @@ describe('Upstream', () => {
       statusCode: 200,
       requestId: 'req_up_1',
       body: { id: 'chatcmpl-1', ok: true },
+      json: '{"id":"chatcmpl-1","ok":true}',
     });
     assert.equal(received.length, 1);
     const [req] = received;
@@ -107,6 +112,53 @@ describe('Upstream', () => {
     const extra = Object.keys(req.headers).filter((h) => !allowed.includes(h));
     assert.deepEqual(extra, []);
     assert.deepEqual(slots, { acquired: 1, released: 1 });
+  });
+
+  it('forwards a body given as bytes exactly as they are', async () => {
+    script = (_, res) => json(res, 200, {});
+    // Not what JSON.stringify would make of it: spaces, an escape, a number it would round.
+    const bytes = Buffer.from(
+      '{ "model": "m", "prompt": "caf\\u00e9 \u00e9", "seed": 12345678901234567890 }',
+    );
+    await send(make(), undefined, bytes);
+    assert.equal(received[0].body, bytes.toString());
+    assert.equal(received[0].headers['content-length'], String(bytes.length));
+  });
+
+  it('tells onAttempt the request class it was given', async () => {
+    script = (n, res) => (n === 0 ? json(res, 503, {}) : json(res, 200, {}));
+    const attempts: unknown[] = [];
+    await send(
+      make({ onAttempt: ({ outcome, statusCode, key }) => attempts.push({ outcome, statusCode, key }) }),
+    );
+    assert.deepEqual(attempts, [
+      { outcome: 'http_error', statusCode: 503, key: KEY },
+      { outcome: 'success', statusCode: 200, key: KEY },
+    ]);
+  });
+
+  it('keeps the body text as it came when it is one line, trimmed of the whitespace around it', async () => {
+    const text = '{"n":1.0,"big":12345678901234567890,"s":"a\\u00e9\\n\\"","usage":{"prompt_tokens":3}}';
+    script = (_, res) => json(res, 200, ` \t${text}\r\n`);
+    const outcome = await send(make());
+    assert.equal(outcome.kind === 'response' && outcome.json, text);
+  });
+
+  it('serialises a pretty-printed body again: a result line is one line', async () => {
+    const body = { id: 'x', choices: [{ text: 'two\nlines' }], usage: { prompt_tokens: 3 } };
+    script = (_, res) => json(res, 200, JSON.stringify(body, null, 2));
+    const outcome = await send(make());
+    assert.equal(outcome.kind === 'response' && outcome.json, JSON.stringify(body));
+    assert.deepEqual(outcome.kind === 'response' && outcome.body, body);
+  });
+
+  it('drops a UTF-8 byte-order mark before the body, as undici text() did', async () => {
+    script = (_, res) => json(res, 200, '\ufeff{"ok":true}');
+    const outcome = await send(make());
+    assert.deepEqual(outcome.kind === 'response' && [outcome.body, outcome.json], [
+      { ok: true },
+      '{"ok":true}',
+    ]);
   });
 
   it('makes up a request id when the server sends none', async () => {
@@ -147,9 +199,10 @@ describe('Upstream', () => {
     script = (_, res) => json(res, 502, 'bad gateway');
     const outcome = await send(make({ maxRetries: 2 }));
     assert.equal(outcome.kind, 'response');
-    assert.deepEqual(outcome.kind === 'response' && [outcome.statusCode, outcome.body], [
+    assert.deepEqual(outcome.kind === 'response' && [outcome.statusCode, outcome.body, outcome.json], [
       502,
       { error: { message: 'bad gateway' } },
+      '{"error":{"message":"bad gateway"}}',
     ]);
     assert.equal(received.length, 3);
     assert.deepEqual(slots, { acquired: 3, released: 3 });
@@ -172,6 +225,17 @@ describe('Upstream', () => {
 
   it('waits at most five minutes when Retry-After asks for hours', async () => {
     assert.deepEqual(await sendRecordingWaits('86400'), [5 * 60_000]);
+  });
+
+  it('wraps the first 2000 characters of a non-JSON error body, newlines and all, on one line', async () => {
+    const text = `<html>\n${'é'.repeat(2500)}\n</html>`;
+    script = (_, res) => json(res, 400, text);
+    const outcome = await send(make());
+    const wrapped = { error: { message: text.slice(0, 2000) } };
+    assert.deepEqual(outcome.kind === 'response' && [outcome.body, outcome.json], [
+      wrapped,
+      JSON.stringify(wrapped),
+    ]);
   });
 
   it('retries a malformed 200 body, then reports invalid_upstream_response', async () => {
