@@ -9,7 +9,7 @@ import { adoptLegacyParts } from '../activities/legacy-parts';
 import { ServerQueueWatch } from '../activities/server-queue';
 import { Upstream } from '../activities/upstream';
 import type { Config } from '../src/config';
-import { trackInFlight, upstreamLatency, upstreamRequests } from '../src/metrics/registry';
+import { recordAttempt, trackInFlight } from '../src/metrics/registry';
 import type { BlobStore } from '../src/storage/blob-store';
 import { LocalBlobStore } from '../src/storage/local-blob-store';
 import { compiledBundlePath } from './bundle';
@@ -71,8 +71,7 @@ export async function createBatchWorker(
     timeoutMs: config.requestTimeoutMs,
     maxRetries: config.requestMaxRetries,
     onAttempt: ({ outcome, statusCode, latencyMs, key }) => {
-      upstreamRequests.inc({ outcome, status_code: statusCode === null ? 'none' : String(statusCode) });
-      upstreamLatency.observe({ outcome }, latencyMs / 1000);
+      recordAttempt(outcome, statusCode, latencyMs / 1000);
       adaptive?.record({
         latencyMs,
         overloaded: outcome === 'timeout' || statusCode === 429 || statusCode === 503,

@@ -39,7 +39,7 @@ describe('validateInput activity', () => {
     return result.ok ? [] : result.errors;
   }
 
-  for (const total of [1, 45, 5000]) {
+  for (const total of [1, 245, 5000]) {
     it(`plans chunks that exactly tile ${total} requests, skipping blank lines`, async () => {
       const ids = Array.from({ length: total }, (_, i) => `req-${i}`);
       // A blank line (or whitespace-only, or CRLF) every few requests, and a trailing blank line.
@@ -52,7 +52,7 @@ describe('validateInput activity', () => {
       assert.equal(result.total, total);
       assert.equal(result.model, 'llama');
       assert.equal(result.chunks.length, Math.ceil(total / chunkSizeFor(total)));
-      if (total > 20) assert.ok(result.chunks.length > 1, 'several chunks');
+      if (total > 100) assert.ok(result.chunks.length > 1, 'several chunks');
 
       assert.equal(result.chunks[0].start, 0);
       const seen: string[] = [];
@@ -185,13 +185,12 @@ describe('validateInput activity', () => {
 });
 
 describe('chunkSizeFor', () => {
-  it('aims at about 200 chunks, between 20 and 1000 requests each', () => {
-    assert.equal(chunkSizeFor(1), 20);
-    assert.equal(chunkSizeFor(4000), 20);
-    assert.equal(chunkSizeFor(4001), 21);
-    assert.equal(chunkSizeFor(5000), 25);
-    assert.equal(chunkSizeFor(50_000), 250);
-    assert.equal(chunkSizeFor(200_000), 1000);
+  it('aims at about 50 chunks, between 100 and 1000 requests each', () => {
+    assert.equal(chunkSizeFor(1), 100);
+    assert.equal(chunkSizeFor(5000), 100);
+    assert.equal(chunkSizeFor(5001), 101);
+    assert.equal(chunkSizeFor(10_000), 200);
+    assert.equal(chunkSizeFor(50_000), 1000);
     assert.equal(chunkSizeFor(10_000_000), 1000);
   });
 });
