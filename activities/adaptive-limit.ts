@@ -6,7 +6,7 @@ const COHORT_DONE = 0.95;
 /** A cohort that takes longer than this closes with what it has (at least MIN_COHORT answers). */
 const COHORT_PATIENCE_MS = 15_000;
 /** Above the estimated knee, a little queue keeps every slot busy between one answer and the next request. */
-const HEADROOM = 1.1;
+const HEADROOM = 1.2;
 /** Growth per accepted probe, and how it accelerates while probes keep being accepted. */
 const FIRST_STEP = 1.25;
 const MAX_STEP = 2;
@@ -42,9 +42,16 @@ export interface ServerQueue {
 type Means = Map<string, { sum: number; n: number }>;
 
 interface Measurement {
-  /** When the limit took its current value: only requests started since then measure it. */
+  /** When the limit took its current value: a refusal of a request started since then refuses it. */
   at: number;
-  /** Requests started since `at`, up to the cohort size; the cohort is the requests started until it filled. */
+  /**
+   * Starts still to pass before the cohort begins: a raise lets its extra requests start at once, one behind
+   * another, and only the requests after that burst see the queue the new limit makes.
+   */
+  skip: number;
+  /** When the cohort began: only requests started since then measure the limit. */
+  from: number;
+  /** Requests started since `from`, up to the cohort size; the cohort is the requests started until it filled. */
   started: number;
   cohort: number;
   closedAt: number;
@@ -129,6 +136,10 @@ export class AdaptiveLimit {
   /** An upstream attempt was given a slot (its latency clock starts about now). */
   started(): void {
     const m = this.m;
+    if (m.skip > 0) {
+      if (--m.skip === 0) m.from = this.now();
+      return;
+    }
     if (m.started >= m.cohort) return;
     if (++m.started === m.cohort) m.closedAt = this.now();
   }
@@ -143,7 +154,7 @@ export class AdaptiveLimit {
       m.overloaded = true;
       return;
     }
-    if (startedAt > m.closedAt) return;
+    if (startedAt < m.from || startedAt > m.closedAt) return;
     const key = sample.key ?? '';
     const mean = m.means.get(key) ?? { sum: 0, n: 0 };
     mean.sum += sample.latencyMs;
@@ -170,7 +181,13 @@ export class AdaptiveLimit {
       return this.change(this.value * 0.7, 'up');
     }
     if (this.servers && now - this.servers.at <= SERVERS_FRESH_MS) return this.followServers(demand);
-    if (!demand) this.m.appLimited = true;
+    if (!demand) {
+      this.m.appLimited = true;
+      // A probe down cut short (a batch ended) must not stick: the next batch starts from the limit the pool
+      // was known to take.
+      const b = this.baseline;
+      if (b && b.limit > this.value) return this.change(b.limit, 'up');
+    }
     if (!this.measured(now)) return;
     const { means, appLimited } = this.m;
     if (appLimited) {
@@ -198,10 +215,13 @@ export class AdaptiveLimit {
         this.step = this.startup ? MAX_STEP : Math.min(MAX_STEP, 1 + 2 * (this.step - 1));
         return this.probe(now);
       }
-      // Past the knee: latency = service time × limit ÷ knee, so the knee is at limit ÷ latency ratio.
+      // Past the knee: latency = service time × limit ÷ knee, so the knee is at limit ÷ latency ratio. When latency
+      // rose fully with the limit, the old limit was past the knee already and that estimate is only an upper
+      // bound: probe down at once.
       this.startup = false;
       this.step = FIRST_STEP;
-      this.nextProbeAt = now + this.probeInterval(current.meanMs);
+      const pastAlready = (g - 1) / (k - 1) >= 0.8;
+      this.nextProbeAt = pastAlready ? now : now + this.probeInterval(current.meanMs);
       return this.change(Math.min(this.value, (this.value / g) * HEADROOM), 'down');
     }
     // A probe down: latency fell with the limit only if the pool had been queueing, and by how much says where
@@ -227,6 +247,11 @@ export class AdaptiveLimit {
   /** True once the requests started since the last change have (nearly) all answered. */
   private measured(now: number): boolean {
     const m = this.m;
+    if (m.skip > 0 && now - m.at > COHORT_PATIENCE_MS) {
+      // The raise was never used up (the batches could not fill it): measure from here on anyway.
+      m.skip = 0;
+      m.from = now;
+    }
     if (m.started >= m.cohort && m.answered >= m.cohort * COHORT_DONE) return true;
     return now - m.at > COHORT_PATIENCE_MS && m.answered >= MIN_COHORT;
   }
@@ -238,15 +263,15 @@ export class AdaptiveLimit {
     );
     const next = this.direction === 'up' ? up : this.value * DOWN_PROBE;
     if (this.set(next)) return;
-    // At a bound: hold, and look again later.
-    this.direction = 'up';
+    // At a bound (MAX_WORKERS, or the floor): the next probe goes the other way.
+    this.direction = this.direction === 'up' ? 'down' : 'up';
     this.nextProbeAt = now + this.probeInterval(meanOf(this.m.means));
     this.remeasure();
   }
 
   /** Probes every few latencies: often enough to follow a new mix, rarely enough that a bad probe costs little. */
   private probeInterval(meanMs: number): number {
-    return Math.max(2_000, 8 * meanMs);
+    return Math.max(1_000, 4 * meanMs);
   }
 
   private change(next: number, nextDirection: 'up' | 'down'): void {
@@ -259,19 +284,23 @@ export class AdaptiveLimit {
   private set(next: number): boolean {
     const clamped = Math.max(this.min, Math.min(this.opts.max, Math.round(next)));
     if (clamped === this.value) return false;
+    const raise = clamped - this.value;
     this.value = clamped;
-    this.remeasure();
+    this.remeasure(Math.max(0, raise));
     this.opts.onChange(clamped);
     return true;
   }
 
-  private remeasure(): void {
-    this.m = this.measure();
+  private remeasure(skip = 0): void {
+    this.m = this.measure(skip);
   }
 
-  private measure(): Measurement {
+  private measure(skip = 0): Measurement {
+    const now = this.now();
     return {
-      at: this.now(),
+      at: now,
+      skip,
+      from: skip > 0 ? Infinity : now,
       started: 0,
       cohort: Math.max(MIN_COHORT, Math.min(COHORT, 2 * this.value)),
       closedAt: Infinity,

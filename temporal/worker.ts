@@ -115,7 +115,10 @@ export async function createBatchWorker(
     upstream,
     async run() {
       // Shutdown may come from a signal (the SDK's runtime handles SIGINT/SIGTERM) or from shutdown().
-      const tuning = adaptive ? setInterval(() => adaptive.tick(limiter.waiting > 0), ADAPT_EVERY_MS) : null;
+      // Demand: requests wait for a slot, or nearly every slot is taken (between two chunks of a batch nothing
+      // waits for a moment, and a limit that only counted waiters could sit above what the pool needs for good).
+      const demand = () => limiter.waiting > 0 || limiter.active >= 0.9 * limiter.limit;
+      const tuning = adaptive ? setInterval(() => adaptive.tick(demand()), ADAPT_EVERY_MS) : null;
       servers?.start();
       const watch = setInterval(() => {
         if (worker.getState() !== 'RUNNING' && worker.getState() !== 'INITIALIZED') draining.abort();
