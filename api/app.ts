@@ -7,6 +7,7 @@ import { errorHandler, unmatchedRoute } from './errors';
 import { batchesRouter } from './routes/batches';
 import { dashboardRouter } from './routes/dashboard';
 import { filesRouter } from './routes/files';
+import { modelsRouter } from './routes/models';
 import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
 import { openapiRouter } from './routes/openapi';
@@ -39,6 +40,7 @@ export function createApp(deps: AppDeps): Koa<AuthState> {
     v1.use(requireApiKey(deps.keys));
     v1.use(filesRouter(deps).routes());
     v1.use(batchesRouter(deps).routes());
+    v1.use(modelsRouter(deps).routes());
     v1.use(dashboardRouter(deps).routes());
     app.use(v1.routes());
   });

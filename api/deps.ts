@@ -3,6 +3,7 @@ import type { Config } from '../src/config';
 import type { BatchService } from '../src/services/batch-service';
 import type { FileService } from '../src/services/file-service';
 import type { IdempotencyService } from '../src/services/idempotency';
+import type { ModelCatalog } from '../src/services/model-catalog';
 import type { StatsService } from '../src/services/stats-service';
 
 /** What the HTTP API is built from; main/ composes it. The handlers parse, authorize and present, nothing more. */
@@ -12,6 +13,7 @@ export interface AppDeps {
   batches: BatchService;
   files: FileService;
   idempotency: IdempotencyService;
+  models: Pick<ModelCatalog, 'list' | 'get'>;
   stats: StatsService;
   /** The dependencies /health reports, each a probe that resolves when it answers. */
   probes: { database(): Promise<unknown>; temporal(): Promise<unknown>; storage(): Promise<unknown> };

@@ -11,6 +11,7 @@ import { trackRunningBatches } from '../src/metrics/registry';
 import { BatchService } from '../src/services/batch-service';
 import { FileService } from '../src/services/file-service';
 import { IdempotencyService } from '../src/services/idempotency';
+import { ModelCatalog } from '../src/services/model-catalog';
 import { StatsService } from '../src/services/stats-service';
 import type { BlobStore } from '../src/storage/blob-store';
 import { removeOlderThan } from '../src/storage/local-blob-store';
@@ -45,6 +46,7 @@ export function composeApi(config: Config, { db, blobs, keys, temporal, log }: A
     batches,
     files,
     idempotency: new IdempotencyService(db),
+    models: new ModelCatalog(config.vllmBaseUrl, config.vllmApiKey),
     stats: new StatsService(db),
     probes: {
       database: () => db.query('SELECT 1'),

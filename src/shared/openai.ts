@@ -114,3 +114,11 @@ export interface BatchResultLine {
   response: { status_code: number; request_id: string; body: unknown } | null;
   error: { code: string; message: string } | null;
 }
+
+/** `GET /v1/models`: a model the pool serves. */
+export interface Model {
+  id: string;
+  object: 'model';
+  created: number;
+  owned_by: string;
+}

@@ -15,6 +15,7 @@ interface Observed {
   uploaded: { id: string; created_at: number; expires_at: number | null; purpose: string; status: string };
   processed: { id: string; status: string; bytes: number };
   listed_ids: string[];
+  model_ids: string[];
   batch: {
     status: string;
     metadata: Record<string, string> | null;
@@ -64,6 +65,7 @@ describe('The official Python openai SDK against BESH', function () {
     );
     assert.deepEqual(seen.output_status_codes, [200]);
 
-    assert.deepEqual(seen.errors, ['BadRequestError', 'NotFoundError']);
+    assert.deepEqual(seen.errors, ['BadRequestError', 'NotFoundError', 'NotFoundError']);
+    assert.deepEqual(seen.model_ids, ['sim-model'], "client.models.list() answers the pool's models");
   });
 });

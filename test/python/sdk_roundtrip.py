@@ -86,13 +86,16 @@ def main() -> dict:
     errors = [
         expect_error(openai.BadRequestError, lambda: client.batches.cancel(batch.id)),
         expect_error(openai.NotFoundError, lambda: client.batches.retrieve("batch_does_not_exist")),
+        expect_error(openai.NotFoundError, lambda: client.models.retrieve("no-such-model")),
     ]
+    model_ids = [m.id for m in client.models.list()]
 
     return {
         "openai_version": openai.__version__,
         "uploaded": uploaded.model_dump(),
         "processed": processed.model_dump(),
         "listed_ids": listed_ids,
+        "model_ids": model_ids,
         "batch": {
             "id": batch.id,
             "status": batch.status,

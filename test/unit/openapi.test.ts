@@ -11,7 +11,7 @@ interface RouteLayer {
   methods: string[];
 }
 
-/** `METHOD /path` of every route the app's routers serve, path parameters written `{}`. */
+/** `METHOD /path` of every route the app's routers serve, path parameters (`:name`, and `*name` for one that may hold slashes) written `{}`. */
 function servedRoutes(): string[] {
   // Routes are registered when the app is built; no handler runs, so the services are never used.
   const app = createApp({ config: loadConfig({}), log: () => undefined } as unknown as AppDeps);
@@ -22,7 +22,7 @@ function servedRoutes(): string[] {
     layer.methods
       // koa-router serves HEAD wherever it serves GET; the description lists GET.
       .filter((m) => m !== 'HEAD')
-      .map((m) => `${m} ${String(layer.path).replace(/:\w+/g, '{}')}`),
+      .map((m) => `${m} ${String(layer.path).replace(/[:*]\w+/g, '{}')}`),
   );
 }
 
