@@ -95,9 +95,10 @@ function latencyRatio(now: Means, before: Means): number {
  * knee more concurrency means proportionally more throughput at the same latency; above it, the same throughput
  * at proportionally more latency. So the limit never judges a latency against a remembered floor (a floor from
  * yesterday's fast mix made a slow mix read as overload); it only compares the answers to its own moves:
- * - a probe raises the limit by k and measures the requests started after the raise against those started
- *   before, class by class. Throughput rose with it if latency stayed put; latency rising by about k means the
- *   pool only queued them, and the knee is at limit ÷ latency ratio (set, plus a little headroom);
+ * - a probe raises the limit by k and measures the requests started after the raise (after its own burst of
+ *   new requests) against those started before, class by class. Throughput rose with it if latency stayed put;
+ *   latency rising by about k means the pool only queued them, and the knee is at limit ÷ latency ratio (set,
+ *   plus some headroom);
  * - probes repeat every few latencies and accelerate while accepted (a cold start doubles); after a rejected
  *   one the next probe goes down, and the limit stays down only if latency fell with it (the pool had been
  *   queueing: a mix that fits fewer sequences per GPU lowers the knee);
@@ -105,7 +106,8 @@ function latencyRatio(now: Means, before: Means): number {
  * - when the servers' own queue is known (vLLM's num_requests_running/waiting), it decides instead: grow while
  *   nothing waits, shrink by half this worker's share of the queue when over a tenth of the running requests
  *   wait. Several workers then split the cut, and a load balancer in front hides nothing.
- * A change of mix between two measurements moves both sides of no comparison, so it moves nothing.
+ * A mix that changes moves nothing by itself: each comparison is between requests of one class started moments
+ * apart, and a ratio that queueing cannot explain is discarded.
  */
 export class AdaptiveLimit {
   private value: number;
