@@ -46,7 +46,7 @@ import {
 
 const N = 20_000;
 const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
-/** Per worker. With chunks of 100 (20,000 / 200), the workflow runs ceil(2 × 200 / 100) = 4 chunks at once. */
+/** Per worker. With chunks of 400 (20,000 / 50), the workflow runs max(2, ceil(2 × 200 / 400)) = 2 chunks at once. */
 const MAX_WORKERS = 200;
 /** Simulated service time: with 200 requests in flight per worker, about 500 answers a second per worker host. */
 const SIM_LATENCY_MS = 400;
