@@ -117,7 +117,7 @@ export class AdaptiveLimit {
   private step = FIRST_STEP;
   private direction: 'up' | 'down' = 'up';
   private nextProbeAt = 0;
-  private baseline: { limit: number; means: Means; meanMs: number } | null = null;
+  private baseline: { limit: number; means: Means } | null = null;
   private m: Measurement;
   private servers: (ServerQueue & { at: number }) | null = null;
   /** The limit at which the pool last refused: probes accelerate only below it (TCP's slow-start threshold). */
@@ -197,7 +197,7 @@ export class AdaptiveLimit {
       return this.remeasure();
     }
     const b = this.baseline;
-    const current = { limit: this.value, means, meanMs: meanOf(means) };
+    const current = { limit: this.value, means };
     if (!b || b.limit === this.value) {
       this.baseline = current;
       return this.startup || now >= this.nextProbeAt ? this.probe(now) : this.remeasure();
@@ -209,9 +209,11 @@ export class AdaptiveLimit {
     if (g > Math.max(1, k) * CONSISTENT || g < Math.min(1, k) / CONSISTENT) {
       return k > 1 ? this.remeasure() : this.change(b.limit, 'up');
     }
+    const interval = this.probeInterval(meanOf(means));
     if (k > 1) {
       // The share of the raise that only queued: 0 when latency held, 1 when it rose as much as the limit.
-      if ((g - 1) / (k - 1) < 0.5) {
+      const queued = (g - 1) / (k - 1);
+      if (queued < 0.5) {
         if (this.value > this.ceiling) this.ceiling = Infinity;
         this.baseline = current;
         this.step = this.startup ? MAX_STEP : Math.min(MAX_STEP, 1 + 2 * (this.step - 1));
@@ -222,13 +224,12 @@ export class AdaptiveLimit {
       // bound: probe down at once.
       this.startup = false;
       this.step = FIRST_STEP;
-      const pastAlready = (g - 1) / (k - 1) >= 0.8;
-      this.nextProbeAt = pastAlready ? now : now + this.probeInterval(current.meanMs);
+      this.nextProbeAt = queued >= 0.8 ? now : now + interval;
       return this.change(Math.min(this.value, (this.value / g) * HEADROOM), 'down');
     }
     // A probe down: latency fell with the limit only if the pool had been queueing, and by how much says where
     // the knee is (it is at the old limit × the latency ratio).
-    this.nextProbeAt = now + this.probeInterval(current.meanMs);
+    this.nextProbeAt = now + interval;
     if ((1 - g) / (1 - k) > 0.5) {
       return this.change(Math.min(b.limit, Math.max(this.value, g * b.limit * HEADROOM)), 'down');
     }
