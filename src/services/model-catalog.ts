@@ -19,15 +19,17 @@ export class ModelCatalog {
   constructor(
     private readonly baseUrl: string,
     private readonly apiKey: string | undefined,
+    /** Milliseconds; tests pass a clock they move. */
+    private readonly clock: () => number = Date.now,
   ) {}
 
   async list(): Promise<Model[]> {
-    const now = Date.now();
+    const now = this.clock();
     if (this.cached && now - this.cached.at < FRESH_MS) return this.cached.models;
     try {
       this.refreshing ??= this.fetch().finally(() => (this.refreshing = null));
       const models = await this.refreshing;
-      this.cached = { models, at: Date.now() };
+      this.cached = { models, at: this.clock() };
       return models;
     } catch {
       if (this.cached && now - this.cached.at < STALE_MS) return this.cached.models;

@@ -48,7 +48,7 @@ describe('Models API: the models the pool serves, through the openai SDK', funct
     assert.equal(missing.param, 'model');
   });
 
-  it('needs a key, and keeps serving the list it has for a while when the pool goes away', async () => {
+  it('needs a key, and answers from its cache for a moment while the pool is down', async () => {
     const anonymous = await fetch(`${s.baseURL}/models`);
     assert.equal(anonymous.status, 401);
     s.sim.setFaults({ down: true });
