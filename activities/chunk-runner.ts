@@ -4,10 +4,10 @@ import { setMaxListeners } from 'node:events';
 import type { ChunkResult, ProcessChunkInput } from '../src/contract/batch-workflow';
 import { readLines } from '../src/files/line-reader';
 import { loadChunkProgress, saveChunkProgress } from './chunk-progress';
-import { resumeChunk, type PartTally, type SegmentWriter } from './chunk-segments';
+import { resumeChunk, type PartTally, type SegmentWriter } from '../src/results/chunk-segments';
 import type { ActivityDeps } from './deps';
 import { scanRequestLine, type RequestLine } from './json-scan';
-import { errorLine, responseLine, usageOf } from './result-lines';
+import { errorLine, responseLine, usageOf } from '../src/results/result-lines';
 import type { UpstreamOutcome } from './upstream';
 
 const PROGRESS_EVERY_MS = 1000;

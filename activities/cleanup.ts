@@ -4,7 +4,7 @@ import { BatchEntity, FileEntity } from '../src/db/entities';
 import { isTerminal, UNFINISHED_STATUSES } from '../src/batches/lifecycle';
 import type { CleanupReport } from '../src/contract/batch-workflow';
 import { deleteExpiredIdempotencyKeys } from '../src/services/idempotency';
-import { deleteBatchSegments } from './chunk-segments';
+import { deleteBatchSegments } from '../src/results/chunk-segments';
 import type { ActivityDeps } from './deps';
 import { reconcileBatches } from './reconcile-batches';
 

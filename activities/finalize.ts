@@ -11,9 +11,9 @@ import {
   readSegments,
   segmentsByChunk,
   type PartKind,
-} from './chunk-segments';
+} from '../src/results/chunk-segments';
 import type { ActivityDeps } from './deps';
-import { addUsage, errorLine, zeroUsage } from './result-lines';
+import { addUsage, errorLine, zeroUsage } from '../src/results/result-lines';
 
 const NEWLINE = Buffer.from('\n');
 

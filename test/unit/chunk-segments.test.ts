@@ -9,7 +9,7 @@ import {
   readSegments,
   resumeChunk,
   segmentsByChunk,
-} from '../../activities/chunk-segments';
+} from '../../src/results/chunk-segments';
 import { LocalBlobStore } from '../../src/storage/local-blob-store';
 
 /** A local store whose writes wait until the test lets them through, to see when an append counts as stored. */

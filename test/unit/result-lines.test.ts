@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { errorLine, resultLineId, responseLine, usageOf, zeroUsage } from '../../activities/result-lines';
+import { errorLine, resultLineId, responseLine, usageOf, zeroUsage } from '../../src/results/result-lines';
 
 describe('usageOf', () => {
   it('maps chat/completions usage', () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { readLines } from '../src/files/line-reader';
-import type { BlobStore } from '../src/storage/blob-store';
+import { readLines } from '../files/line-reader';
+import type { BlobStore } from '../storage/blob-store';
 import { addUsage, usageOf, zeroUsage, type Usage } from './result-lines';
 
 /**

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { BatchResultLine } from '../src/shared/openai';
+import type { BatchResultLine } from '../shared/openai';
 
 export interface Usage {
   inputTokens: number;
