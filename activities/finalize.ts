@@ -1,10 +1,16 @@
 import { heartbeat } from '@temporalio/activity';
 import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
-import { BatchEntity, ChunkProgressEntity, FileEntity, type FileRow } from '../src/db/entities';
+import {
+  BatchEntity,
+  ChunkProgressEntity,
+  FileEntity,
+  type FileRow,
+  type ResultIndex,
+} from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import { batchResultFileId } from '../src/shared/ids';
-import type { FinalizeInput, FinalizeResult } from '../src/contract/batch-workflow';
+import type { Chunk, FinalizeInput, FinalizeResult, MissingLine } from '../src/contract/batch-workflow';
 import {
   deleteBatchSegments,
   PartTally,
@@ -51,6 +57,28 @@ class ResultFileWriter {
   }
 }
 
+/** The error lines of a chunk's requests that never got an answer (the chunk was cancelled, expired or failed). */
+async function writeMissing(
+  deps: ActivityDeps,
+  writer: ResultFileWriter,
+  input: FinalizeInput,
+  chunk: Chunk,
+  tally: PartTally,
+  missing: MissingLine,
+): Promise<void> {
+  const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
+  for await (const { line } of readLines(source)) {
+    const text = line.toString('utf8');
+    if (!text.trim()) continue;
+    const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
+    if (tally.done.has(customId)) continue;
+    writer.lines++;
+    await writer.write(
+      JSON.stringify(errorLine(input.batchId, customId, missing.code, missing.message)) + '\n',
+    );
+  }
+}
+
 /**
  * Streams the chunks' segments into the batch's output and error files, in chunk order, and records the totals.
  * Re-runnable: result file ids derive from the batch id and nothing is deleted here (cleanupBatch does that).
@@ -65,11 +93,13 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
     };
     const totalUsage = zeroUsage();
     const incomplete = new Set(input.incomplete);
+    const index: ResultIndex = { out: [], err: [] };
     try {
       const stored = segmentsByChunk(deps.parts, batchId);
       let next = await stored.next();
       for (const chunk of input.chunks) {
         heartbeat(chunk.index);
+        const before = { out: writers.out.lines, err: writers.err.lines };
         while (!next.done && next.value.chunk < chunk.index) next = await stored.next();
         const segments = !next.done && next.value.chunk === chunk.index ? next.value.segments : [];
         const tally = new PartTally();
@@ -79,18 +109,11 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
           await writers[kind].write(Buffer.concat([line, NEWLINE]));
         }
         addUsage(totalUsage, tally.usage);
-        if (!incomplete.has(chunk.index) || !input.missing) continue;
-        const source = await deps.blobs.get(input.inputFileId, { start: chunk.start, end: chunk.end });
-        for await (const { line } of readLines(source)) {
-          const text = line.toString('utf8');
-          if (!text.trim()) continue;
-          const customId = (JSON.parse(text) as { custom_id: string }).custom_id;
-          if (tally.done.has(customId)) continue;
-          writers.err.lines++;
-          await writers.err.write(
-            JSON.stringify(errorLine(batchId, customId, input.missing.code, input.missing.message)) + '\n',
-          );
+        if (incomplete.has(chunk.index) && input.missing) {
+          await writeMissing(deps, writers.err, input, chunk, tally, input.missing);
         }
+        index.out.push(writers.out.lines - before.out);
+        index.err.push(writers.err.lines - before.err);
       }
     } catch (err) {
       writers.out.abandon(err);
@@ -129,6 +152,7 @@ export function finalizeBatchActivity(deps: ActivityDeps) {
           failed: result.failed,
           outputFileId: result.outputFileId,
           errorFileId: result.errorFileId,
+          resultIndex: index,
           ...totalUsage,
         },
       );

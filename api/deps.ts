@@ -4,6 +4,7 @@ import type { BatchService } from '../src/services/batch-service';
 import type { FileService } from '../src/services/file-service';
 import type { IdempotencyService } from '../src/services/idempotency';
 import type { ModelCatalog } from '../src/services/model-catalog';
+import type { PartialResultsService } from '../src/services/partial-results';
 import type { StatsService } from '../src/services/stats-service';
 
 /** What the HTTP API is built from; main/ composes it. The handlers parse, authorize and present, nothing more. */
@@ -11,6 +12,7 @@ export interface AppDeps {
   config: Config;
   keys: ApiKeys;
   batches: BatchService;
+  results: Pick<PartialResultsService, 'read'>;
   files: FileService;
   idempotency: IdempotencyService;
   models: Pick<ModelCatalog, 'list' | 'get'>;

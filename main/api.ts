@@ -12,6 +12,7 @@ import { BatchService } from '../src/services/batch-service';
 import { FileService } from '../src/services/file-service';
 import { IdempotencyService } from '../src/services/idempotency';
 import { ModelCatalog } from '../src/services/model-catalog';
+import { PartialResultsService } from '../src/services/partial-results';
 import { StatsService } from '../src/services/stats-service';
 import type { BlobStore } from '../src/storage/blob-store';
 import { removeOlderThan } from '../src/storage/local-blob-store';
@@ -23,13 +24,18 @@ const STALE_UPLOAD_MS = 60 * 60 * 1000;
 export interface ApiParts {
   db: DataSource;
   blobs: BlobStore;
+  /** Where chunks store their finished lines: partial results read running batches from there. */
+  parts: BlobStore;
   keys: ApiKeys;
   temporal: Client;
   log?: (msg: string, err?: unknown) => void;
 }
 
 /** The HTTP API over its services, with the batch gauge of this process counted from the same database. */
-export function composeApi(config: Config, { db, blobs, keys, temporal, log }: ApiParts): Koa<AuthState> {
+export function composeApi(
+  config: Config,
+  { db, blobs, parts, keys, temporal, log }: ApiParts,
+): Koa<AuthState> {
   const engine = new TemporalBatchEngine(temporal, config);
   const batches = new BatchService(db, blobs, engine);
   const files = new FileService(db, blobs, {
@@ -44,6 +50,7 @@ export function composeApi(config: Config, { db, blobs, keys, temporal, log }: A
     config,
     keys,
     batches,
+    results: new PartialResultsService(db, blobs, parts),
     files,
     idempotency: new IdempotencyService(db),
     models: new ModelCatalog(config.vllmBaseUrl, config.vllmApiKey),
@@ -100,14 +107,14 @@ function limitBodyIdle(req: IncomingMessage, res: ServerResponse, ms: number): v
 export async function startApi(
   config: Config,
 ): Promise<{ server: Server; temporal: Client; close(): Promise<void> }> {
-  const { db, blobs, keys } = await openServices(config);
+  const { db, blobs, parts, keys } = await openServices(config);
   await ensureApiKey(config, keys);
   // Uploads interrupted by a crash leave spool and temp files that nothing references. Only old ones go:
   // another API process sharing DATA_DIR may be receiving an upload right now.
   await blobs.sweepIncomplete(STALE_UPLOAD_MS);
   await removeOlderThan(spoolDir(config), STALE_UPLOAD_MS);
   const temporal = await connectClient(config);
-  const app = composeApi(config, { db, blobs, keys, temporal });
+  const app = composeApi(config, { db, blobs, parts, keys, temporal });
   const server = createApiServer(app, config).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   console.log(`BESH API listening on http://${config.host}:${config.port}`);

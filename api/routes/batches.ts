@@ -2,6 +2,7 @@ import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import { parseCreateBatch } from '../../src/batches/create-params';
 import { digestJson } from '../../src/services/idempotency';
+import type { ResultKind } from '../../src/services/partial-results';
 import type { BatchDeleted } from '../../src/shared/openai';
 import type { AuthState } from '../auth';
 import type { AppDeps } from '../deps';
@@ -20,11 +21,19 @@ const jsonBody = bodyParser({
   },
 });
 
+const NEWLINE = Buffer.from('\n');
+
+function parseKind(raw: string | undefined): ResultKind {
+  if (raw === undefined || raw === 'output' || raw === 'error') return raw ?? 'output';
+  throw badRequest("Invalid 'kind': expected 'output' or 'error'.", 'kind', 'invalid_value');
+}
+
 export function batchesRouter({
   batches,
+  results,
   idempotency,
   config,
-}: Pick<AppDeps, 'batches' | 'idempotency' | 'config'>): Router<AuthState> {
+}: Pick<AppDeps, 'batches' | 'results' | 'idempotency' | 'config'>): Router<AuthState> {
   const router = new Router<AuthState>();
 
   router.post('/batches', jsonBody, async (ctx) => {
@@ -57,6 +66,19 @@ export function batchesRouter({
 
   router.get('/batches/:id', async (ctx) => {
     ctx.body = await batches.get(ctx.state.principal.tenantId, ctx.params.id);
+  });
+
+  // A BESH extension: the result lines answered so far, as JSONL, a page at a time (see PartialResultsService).
+  router.get('/batches/:id/partial_results', async (ctx) => {
+    const page = await results.read(ctx.state.principal.tenantId, ctx.params.id, {
+      kind: parseKind(queryString(ctx.query.kind, 'kind')),
+      after: queryString(ctx.query.after, 'after'),
+      limit: parseLimit(ctx.query.limit, 1000, 10_000),
+    });
+    ctx.set('x-next-after', page.nextAfter);
+    ctx.set('x-has-more', String(page.hasMore));
+    ctx.type = 'application/jsonl';
+    ctx.body = Buffer.concat(page.lines.flatMap((line) => [line, NEWLINE]));
   });
 
   router.post('/batches/:id/cancel', async (ctx) => {

@@ -14,6 +14,7 @@ const USAGE = `usage: besh COMMAND [options]
   batches cancel ID                             stop a batch; answered lines stay
   batches delete ID                             delete a batch and its result files
   get ID [--lines N]                            status, counts and the first N result lines
+  get ID --partial [--errors] [--follow]        the result lines answered so far, running or not
   delete [--files] [--batches] [--dry-run] [--yes]
                                                 delete every file and/or batch of the key's tenant
   keys create [--name NAME] [--tenant TENANT] [--operator]

@@ -7,12 +7,14 @@ import { Init1764201600000 } from './migrations/1764201600000-Init';
 import { Stats1764201600001 } from './migrations/1764201600001-Stats';
 import { KeyRoles1796094706592 } from './migrations/1796094706592-KeyRoles';
 import { IdempotencyKeys1796094806576 } from './migrations/1796094806576-IdempotencyKeys';
+import { ResultIndex1796200000003 } from './migrations/1796200000003-ResultIndex';
 
 const MIGRATIONS = [
   Init1764201600000,
   Stats1764201600001,
   KeyRoles1796094706592,
   IdempotencyKeys1796094806576,
+  ResultIndex1796200000003,
 ];
 
 /** PostgreSQL when DATABASE_URL is set, otherwise the embedded SQLite file. Schema comes from migrations only. */

@@ -106,6 +106,14 @@ export interface BatchRow extends UsageColumns {
   metadata: Record<string, string> | null;
   errors: BatchError[] | null;
   outputExpiresAfterSeconds: number | null;
+  /** Set by finalization: how many lines each chunk has in the output and error files, in chunk order. */
+  resultIndex: ResultIndex | null;
+}
+
+/** Where each chunk's lines are in the result files: partial results carry a reader over from segments to files. */
+export interface ResultIndex {
+  out: number[];
+  err: number[];
 }
 
 export const BatchEntity = new EntitySchema<BatchRow>({
@@ -137,6 +145,7 @@ export const BatchEntity = new EntitySchema<BatchRow>({
     metadata: { type: 'simple-json', nullable: true },
     errors: { type: 'simple-json', nullable: true },
     outputExpiresAfterSeconds: { name: 'output_expires_after_seconds', type: 'integer', nullable: true },
+    resultIndex: { name: 'result_index', type: 'simple-json', nullable: true },
   },
   indices: [
     { name: 'idx_batches_owner_created', columns: ['owner', 'createdAt'] },

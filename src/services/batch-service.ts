@@ -241,5 +241,6 @@ function newBatchRow(
     outputTokens: 0,
     reasoningTokens: 0,
     errors: null,
+    resultIndex: null,
   };
 }

@@ -123,6 +123,28 @@ describe('besh CLI', function () {
     assert.deepEqual([none.code, none.stdout], [0, '']);
   });
 
+  it('get --partial --follow prints every line once as it is answered; --after goes on from its cursor', async () => {
+    const lines = batchLines(200).map((l, i) =>
+      i % 20 === 0 ? { ...l, body: { ...l.body, stream: true } } : l,
+    );
+    const batch = await createBatch(s.openai, toJsonl(lines));
+    const followed = await run('get', batch.id, '--partial', '--follow');
+    assert.equal(followed.code, 0, followed.stderr);
+    const done = await waitForBatch(s.openai, batch.id);
+    const file = await downloadLines(s.openai, done.output_file_id);
+    const printed = followed.stdout.split('\n').filter(Boolean);
+    assert.deepEqual([...printed].sort(), file.map((l) => JSON.stringify(l)).sort());
+    const cursor = /go on with --after (\S+)$/m.exec(followed.stderr)?.[1];
+    assert.ok(cursor, followed.stderr);
+    assert.match(followed.stderr, /^190 output lines; that is all of them/m);
+    const after = await run('get', batch.id, '--partial', '--after', cursor);
+    assert.deepEqual([after.code, after.stdout], [0, '']);
+    const errors = await run('get', batch.id, '--partial', '--errors');
+    assert.equal(errors.stdout.split('\n').filter(Boolean).length, 10);
+    const misuse = await run('get', batch.id, '--follow');
+    assert.equal(misuse.code, 2);
+  });
+
   it('get exits 1 for a batch that ended without completing, after showing why', async () => {
     const bad = await createBatch(
       s.openai,

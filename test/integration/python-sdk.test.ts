@@ -16,6 +16,7 @@ interface Observed {
   processed: { id: string; status: string; bytes: number };
   listed_ids: string[];
   model_ids: string[];
+  partial_custom_ids: string[];
   batch: {
     status: string;
     metadata: Record<string, string> | null;
@@ -67,5 +68,10 @@ describe('The official Python openai SDK against BESH', function () {
 
     assert.deepEqual(seen.errors, ['BadRequestError', 'NotFoundError', 'NotFoundError']);
     assert.deepEqual(seen.model_ids, ['sim-model'], "client.models.list() answers the pool's models");
+    assert.deepEqual(
+      seen.partial_custom_ids,
+      seen.output_custom_ids,
+      'partial results page through the output',
+    );
   });
 });

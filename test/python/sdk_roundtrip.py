@@ -11,6 +11,7 @@ import os
 import sys
 import time
 
+import importlib
 import openai
 
 N_REQUESTS = 20
@@ -90,12 +91,29 @@ def main() -> dict:
     ]
     model_ids = [m.id for m in client.models.list()]
 
+    # BESH's partial results, a page of 7 lines at a time: the raw response carries the cursor in a header. The
+    # SDK's own HTTP library gives the raw response class (httpx in released SDKs; its successor in some).
+    http_client = next(c for c in type(client._client).__mro__ if not c.__module__.startswith("openai"))
+    http = importlib.import_module(http_client.__module__.split(".")[0])
+    partial_ids = []
+    after = None
+    for _ in range(100):
+        params = {"limit": 7, **({"after": after} if after else {})}
+        page = client.get(
+            f"/batches/{batch.id}/partial_results", cast_to=http.Response, options={"params": params}
+        )
+        partial_ids += [json.loads(line)["custom_id"] for line in page.text.splitlines() if line.strip()]
+        after = page.headers["x-next-after"]
+        if page.headers["x-has-more"] == "false":
+            break
+
     return {
         "openai_version": openai.__version__,
         "uploaded": uploaded.model_dump(),
         "processed": processed.model_dump(),
         "listed_ids": listed_ids,
         "model_ids": model_ids,
+        "partial_custom_ids": partial_ids,
         "batch": {
             "id": batch.id,
             "status": batch.status,

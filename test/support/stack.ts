@@ -85,7 +85,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   await keys.seed(config.seedApiKeys);
   const connection = await Connection.connect({ address: config.temporalAddress });
   const temporal = new Client({ connection, namespace: config.temporalNamespace });
-  const app = composeApi(config, { db, blobs, keys, temporal, log: () => undefined });
+  const app = composeApi(config, { db, blobs, parts, keys, temporal, log: () => undefined });
   const server: Server = createApiServer(app, config).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const baseURL = `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`;
