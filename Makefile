@@ -137,6 +137,9 @@ test-load: tools ## Ten 5,000-request batches at once with 50 polling clients (r
 bench: $(TEMPORAL_CLI) deploy-tools build ## Measure BESH against a direct client on simulated pools; writes BENCHMARKS.md (ARGS=--quick for a small run)
 	npx ts-node bench/run.ts $(ARGS)
 
+bench-partial: $(NODE_STAMP) $(TEMPORAL_CLI) ## Measure partial results: lines read while a 20,000-request batch runs, page cost, read-back speed
+	BESH_TEST_DB=postgres npx mocha bench/partial-results.bench.ts
+
 lint: $(NODE_STAMP) ## Type-check, lint and check formatting
 	npx tsc -p tsconfig.json --noEmit
 	npx eslint .
@@ -149,7 +152,7 @@ clean: ## Remove build output and test output (keeps data/)
 	rm -rf dist test-output
 
 .PHONY: help run-tools tools build install-cli demo dev api worker simulator test test-unit test-workflow \
-	test-integration test-s3 test-hosts record-histories test-load bench lint format clean
+	test-integration test-s3 test-hosts record-histories test-load bench bench-partial lint format clean
 
 # --- Deployment: docker compose, one GPU or eight behind nginx (README "Deployment") ----------------------------
 # `docker compose` (v2) when the plugin is installed, otherwise the standalone `docker-compose`.
