@@ -5,10 +5,11 @@ import { batchQueueWait } from '../src/metrics/registry';
 import type { ActivityDeps } from './deps';
 
 /**
- * Admits a validated batch to `in_progress` when a MAX_CONCURRENT_BATCHES slot is free and no batch created
- * before it is still waiting. Otherwise it fails retryably: Temporal's retry is the queue, and retries add no
- * history events however long a batch waits. Answers false when the batch stopped waiting (it left
- * `validating` without being admitted), so the workflow runs no chunk.
+ * Admits a validated batch to `in_progress` when a MAX_CONCURRENT_BATCHES slot is free and no batch before it in
+ * the admission order (priority, then deadline, then creation; overdue ones first: see admitBatch) is still
+ * waiting. Otherwise it fails retryably: Temporal's retry is the queue, and retries add no history events however
+ * long a batch waits. Answers false when the batch stopped waiting (it left `validating` without being admitted),
+ * so the workflow runs no chunk.
  */
 export function admitBatchActivity(deps: ActivityDeps) {
   return async function admit(input: { batchId: string }): Promise<boolean> {

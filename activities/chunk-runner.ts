@@ -148,7 +148,8 @@ export class ChunkRunner {
       // MAX_WORKERS requests are read ahead.
       let slot: () => void;
       try {
-        slot = await this.deps.limiter.acquire(batchId, this.stopStarting, chunk.index);
+        // The input carries the batch's priority and deadline, the limiter's class of this key.
+        slot = await this.deps.limiter.acquire(batchId, this.stopStarting, chunk.index, this.input);
       } catch (err) {
         // The chunk stops starting requests: cancelled, halted or drained.
         if (this.stopStarting.aborted) return !this.signal.aborted;
@@ -165,7 +166,7 @@ export class ChunkRunner {
    * included.
    */
   private readonly retrySlot = () =>
-    this.deps.limiter.acquire(this.input.batchId, this.signal, this.input.chunk.index);
+    this.deps.limiter.acquire(this.input.batchId, this.signal, this.input.chunk.index, this.input);
 
   /** Sends one request and settles its answer; a failure other than an answer fails the attempt. */
   private async answer({ customId, body }: RequestLine, key: string, firstSlot: () => void): Promise<void> {

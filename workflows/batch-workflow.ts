@@ -302,6 +302,9 @@ async function runChunks(
         inputFileId: input.inputFileId,
         endpoint: input.endpoint,
         chunk,
+        // Arguments are not compared on replay: histories recorded before priorities replay unchanged.
+        priority: input.priority ?? 'normal',
+        deadlineMs: input.expiresAtMs,
       })
         .then(
           () => void done.add(chunk.index),

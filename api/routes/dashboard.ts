@@ -52,6 +52,9 @@ export interface BatchView {
   cancelled_at: string | null;
   duration_seconds: number | null;
   temporal_url: string;
+  priority: Batch['priority'];
+  /** The deadline: when the completion window closes. */
+  expires_at: string | null;
 }
 
 function toView(b: Batch, temporalUrl: string, now: number): BatchView {
@@ -92,6 +95,8 @@ function toView(b: Batch, temporalUrl: string, now: number): BatchView {
     cancelled_at: iso(b.cancelled_at),
     duration_seconds: finishedAt ? finishedAt - b.created_at : null,
     temporal_url: `${temporalUrl}/workflows/${encodeURIComponent(b.id)}`,
+    priority: b.priority,
+    expires_at: iso(b.expires_at),
   };
 }
 

@@ -39,6 +39,7 @@ export function toBatchObject(row: BatchRow, live?: LiveCounts): Batch {
       total_tokens: c.inputTokens + c.outputTokens,
     },
     metadata: row.metadata,
+    priority: row.priority,
   };
 }
 

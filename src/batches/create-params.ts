@@ -1,4 +1,4 @@
-import { BATCH_ENDPOINTS, type BatchEndpoint } from '../shared/openai';
+import { BATCH_ENDPOINTS, BATCH_PRIORITIES, type BatchEndpoint, type BatchPriority } from '../shared/openai';
 
 export interface CreateBatchParams {
   inputFileId: string;
@@ -7,6 +7,8 @@ export interface CreateBatchParams {
   windowSeconds: number;
   metadata: Record<string, string> | null;
   outputExpiresAfterSeconds: number | null;
+  /** BESH extension; `normal` when absent. */
+  priority?: BatchPriority;
 }
 
 /** A client mistake in the create-batch body; the API answers it with a 400 naming `param`. */
@@ -20,7 +22,14 @@ export class ParamError extends Error {
   }
 }
 
-const KNOWN = new Set(['input_file_id', 'endpoint', 'completion_window', 'metadata', 'output_expires_after']);
+const KNOWN = new Set([
+  'input_file_id',
+  'endpoint',
+  'completion_window',
+  'metadata',
+  'output_expires_after',
+  'priority', // BESH extension
+]);
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
 export function windowSeconds(window: string): number | null {
@@ -48,7 +57,7 @@ export function parseCreateBatch(
         'unknown_parameter',
       );
   }
-  const { input_file_id, endpoint, completion_window, metadata, output_expires_after } = body;
+  const { input_file_id, endpoint, completion_window, metadata, output_expires_after, priority } = body;
   if (typeof input_file_id !== 'string' || !input_file_id) {
     throw new ParamError(
       "Missing required parameter: 'input_file_id'.",
@@ -105,6 +114,13 @@ export function parseCreateBatch(
     }
     outputExpiresAfterSeconds = o.seconds as number;
   }
+  if (
+    priority !== undefined &&
+    priority !== null &&
+    !(BATCH_PRIORITIES as readonly unknown[]).includes(priority)
+  ) {
+    throw new ParamError(`Invalid 'priority': expected one of ${BATCH_PRIORITIES.join(', ')}.`, 'priority');
+  }
   return {
     inputFileId: input_file_id,
     endpoint: endpoint as BatchEndpoint,
@@ -112,5 +128,6 @@ export function parseCreateBatch(
     windowSeconds: seconds,
     metadata: (metadata as Record<string, string> | null | undefined) ?? null,
     outputExpiresAfterSeconds,
+    priority: (priority as BatchPriority | null | undefined) ?? 'normal',
   };
 }

@@ -49,9 +49,26 @@ const ADMISSION_LOCK = 7461_2027;
 export type AdmissionOutcome = 'admitted' | 'queued' | 'gone';
 
 /**
+ * How long a validated batch waits before it is overdue. Waiting batches are admitted by priority, then earliest
+ * deadline (expires_at), then creation; but an overdue batch goes before every batch that is not, and overdue
+ * batches go oldest first. So no batch starves however many higher-priority or earlier-deadline batches keep
+ * arriving: after this wait only batches that have waited longer still go before it.
+ */
+export const ADMISSION_OVERDUE_SECONDS = 3600;
+
+/** A waiting batch's place in the admission order, as a SQL row value of the table alias `b`; lowest goes first. */
+const admissionRank = (b: string) => `(
+    CASE WHEN ${b}.created_at <= :overdueBefore THEN 0
+      WHEN ${b}.priority = 'high' THEN 1 WHEN ${b}.priority = 'low' THEN 3 ELSE 2 END,
+    CASE WHEN ${b}.created_at <= :overdueBefore THEN 0 ELSE COALESCE(${b}.expires_at, 0) END,
+    ${b}.created_at,
+    ${b}.id)`;
+
+/**
  * The guarded variant of `moveBatch(…, 'in_progress')`: admits the batch only while fewer than `maxRunning`
- * batches hold a slot and no batch created before it is still waiting. `gone` means the batch is no longer
- * waiting (cancelled, expired or failed meanwhile) and never will be admitted.
+ * batches hold a slot and no batch before it in the admission order (ADMISSION_OVERDUE_SECONDS) is still
+ * waiting. `gone` means the batch is no longer waiting (cancelled, expired or failed meanwhile) and never will be
+ * admitted.
  */
 export async function admitBatch(
   db: DataSource,
@@ -74,7 +91,8 @@ export async function admitBatch(
       )
       .andWhere(
         `NOT EXISTS (SELECT 1 FROM batches w, batches me WHERE me.id = :id AND w.status IN (:...sources) AND w.total > 0
-           AND (w.created_at < me.created_at OR (w.created_at = me.created_at AND w.id < me.id)))`,
+           AND ${admissionRank('w')} < ${admissionRank('me')})`,
+        { overdueBefore: nowSeconds() - ADMISSION_OVERDUE_SECONDS },
       )
       .execute();
     return (result.affected ?? 0) > 0;

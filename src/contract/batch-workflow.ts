@@ -2,7 +2,7 @@
 // updates and search attributes. A leaf module: imported by workflow code, so no Node built-ins here.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { BatchEndpoint, BatchError, BatchStatus } from '../shared/openai';
+import type { BatchEndpoint, BatchError, BatchPriority, BatchStatus } from '../shared/openai';
 
 /** A batch's workflow id is its batch id: one workflow per batch, found without a lookup. */
 export const workflowIdFor = (batchId: string) => batchId;
@@ -20,6 +20,8 @@ export interface BatchWorkflowInput {
   endpoint: BatchEndpoint;
   /** Unix milliseconds at which the completion window closes. */
   expiresAtMs: number;
+  /** Absent in runs started before priorities: those batches are `normal`. */
+  priority?: BatchPriority;
 }
 
 /** A run of whole input lines: bytes [start, end) of the input file. */
@@ -67,6 +69,10 @@ export interface ProcessChunkInput {
   inputFileId: string;
   endpoint: string;
   chunk: Chunk;
+  /** The batch's share of the worker's slots (see FairLimiter); absent in chunks scheduled before priorities. */
+  priority?: BatchPriority;
+  /** Unix milliseconds at which the batch's completion window closes: earlier deadlines go first in a priority. */
+  deadlineMs?: number;
 }
 
 export interface ChunkResult {

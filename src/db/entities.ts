@@ -1,5 +1,5 @@
 import { EntitySchema, type ValueTransformer } from 'typeorm';
-import type { BatchError, BatchStatus, FilePurpose } from '../shared/openai';
+import type { BatchError, BatchPriority, BatchStatus, FilePurpose } from '../shared/openai';
 
 // PostgreSQL returns BIGINT as a string; every bigint here is a count or unix seconds, safe as a number.
 const bigintNumber: ValueTransformer = {
@@ -106,6 +106,7 @@ export interface BatchRow extends UsageColumns {
   metadata: Record<string, string> | null;
   errors: BatchError[] | null;
   outputExpiresAfterSeconds: number | null;
+  priority: BatchPriority;
   /** Set by finalization: how many lines each chunk has in the output and error files, in chunk order. */
   resultIndex: ResultIndex | null;
 }
@@ -145,6 +146,7 @@ export const BatchEntity = new EntitySchema<BatchRow>({
     metadata: { type: 'simple-json', nullable: true },
     errors: { type: 'simple-json', nullable: true },
     outputExpiresAfterSeconds: { name: 'output_expires_after_seconds', type: 'integer', nullable: true },
+    priority: { type: 'varchar', length: 8, default: 'normal' },
     resultIndex: { name: 'result_index', type: 'simple-json', nullable: true },
   },
   indices: [

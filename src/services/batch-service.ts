@@ -72,6 +72,7 @@ export class BatchService {
       expiresAt,
       metadata: params.metadata,
       outputExpiresAfterSeconds: params.outputExpiresAfterSeconds,
+      priority: params.priority ?? 'normal',
     });
     // The row exists before the run so its first activity finds it; it goes again if the engine refuses.
     await this.batches.insert({ ...row }); // a copy: insert() writes back the defaults it reads (as strings on PG)
@@ -82,6 +83,7 @@ export class BatchService {
         inputFileId: file.id,
         endpoint: params.endpoint,
         expiresAtMs: expiresAt * 1000,
+        priority: row.priority,
       });
     } catch (err) {
       await this.batches.delete({ id: row.id });
@@ -218,6 +220,7 @@ function newBatchRow(
     | 'expiresAt'
     | 'metadata'
     | 'outputExpiresAfterSeconds'
+    | 'priority'
   >,
 ): BatchRow {
   return {

@@ -8,6 +8,10 @@ export const BATCH_ENDPOINTS = [
 ] as const;
 export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
 
+/** BESH extension: how a batch is served against others (admission and each worker's share of its slots). */
+export const BATCH_PRIORITIES = ['high', 'normal', 'low'] as const;
+export type BatchPriority = (typeof BATCH_PRIORITIES)[number];
+
 export const UPLOAD_PURPOSES = ['assistants', 'batch', 'fine-tune', 'vision', 'user_data', 'evals'] as const;
 export type UploadPurpose = (typeof UPLOAD_PURPOSES)[number];
 export type FilePurpose = UploadPurpose | 'batch_output';
@@ -93,6 +97,8 @@ export interface Batch {
   request_counts: RequestCounts;
   usage: BatchUsage;
   metadata: Record<string, string> | null;
+  /** BESH extension (a create parameter the SDKs send with `extra_body`). */
+  priority: BatchPriority;
 }
 
 export interface ListPage<T> {

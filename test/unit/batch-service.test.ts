@@ -63,6 +63,7 @@ describe('BatchService', () => {
           inputFileId: input.id,
           endpoint: '/v1/chat/completions',
           expiresAtMs: batch.expires_at! * 1000,
+          priority: 'normal',
         },
       ]);
     });

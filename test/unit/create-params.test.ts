@@ -22,6 +22,7 @@ describe('parseCreateBatch', () => {
         completion_window: '2h',
         metadata: { team: 'search' },
         output_expires_after: { anchor: 'created_at', seconds: 3600 },
+        priority: 'high',
       },
       limits,
     );
@@ -32,6 +33,7 @@ describe('parseCreateBatch', () => {
       windowSeconds: 7200,
       metadata: { team: 'search' },
       outputExpiresAfterSeconds: 3600,
+      priority: 'high',
     });
   });
 
@@ -40,6 +42,13 @@ describe('parseCreateBatch', () => {
     assert.equal(parsed.metadata, null);
     assert.equal(parsed.outputExpiresAfterSeconds, null);
     assert.equal(parsed.windowSeconds, 86400);
+    assert.equal(parsed.priority, 'normal');
+    assert.equal(parseCreateBatch({ ...valid, priority: null }, limits).priority, 'normal');
+  });
+
+  it("rejects a priority other than 'high', 'normal' or 'low'", () => {
+    for (const priority of ['urgent', 'HIGH', 1, '', { level: 'high' }])
+      rejects({ ...valid, priority }, 'priority');
   });
 
   it('accepts 16 metadata keys, a 64-char key and a 512-char value', () => {
