@@ -9,6 +9,7 @@ import type { ActivityDeps } from './deps';
 import { scanRequestLine, type RequestLine } from './json-scan';
 import { errorLine, responseLine, usageOf } from '../src/results/result-lines';
 import type { UpstreamOutcome } from './upstream';
+import type { Pool } from './upstream-pools';
 
 const PROGRESS_EVERY_MS = 1000;
 
@@ -45,6 +46,8 @@ export class ChunkRunner {
   /** True once no more requests will start. */
   private dispatched = false;
   private saving: Promise<unknown> = Promise.resolve();
+  /** The upstream pool of the batch's model, found from the first line (validation made every line's the same). */
+  private pool!: Pool;
 
   private constructor(
     private readonly deps: ActivityDeps,
@@ -143,13 +146,14 @@ export class ChunkRunner {
       if (request.model !== model) {
         model = request.model;
         key = `${endpoint} ${model}`;
+        this.pool = this.poolFor(model);
       }
       // The first attempt's slot is taken before its request starts, which holds the reader: at most
       // MAX_WORKERS requests are read ahead.
       let slot: () => void;
       try {
-        // The input carries the batch's priority and deadline, the limiter's class of this key.
-        slot = await this.deps.limiter.acquire(batchId, this.stopStarting, chunk.index, this.input);
+        // The input carries the batch's priority and deadline, the limiter's class of the key.
+        slot = await this.pool.limiter.acquire(batchId, this.stopStarting, chunk.index, this.input);
       } catch (err) {
         // The chunk stops starting requests: cancelled, halted or drained.
         if (this.stopStarting.aborted) return !this.signal.aborted;
@@ -162,11 +166,21 @@ export class ChunkRunner {
   }
 
   /**
+   * Validation refused a model no pool serves; one missing now lost its pool in a configuration change since: the
+   * attempt fails and retries, so the batch carries on once the pool is back (or expires).
+   */
+  private poolFor(model: string): Pool {
+    const pool = this.deps.pools.forModel(model);
+    if (!pool) throw new Error(`No upstream pool serves the model '${model.slice(0, 200)}' (UPSTREAMS).`);
+    return pool;
+  }
+
+  /**
    * A retry's slot waits on cancellation only: while the worker drains, the requests in flight finish, retries
    * included.
    */
   private readonly retrySlot = () =>
-    this.deps.limiter.acquire(this.input.batchId, this.signal, this.input.chunk.index, this.input);
+    this.pool.limiter.acquire(this.input.batchId, this.signal, this.input.chunk.index, this.input);
 
   /** Sends one request and settles its answer; a failure other than an answer fails the attempt. */
   private async answer({ customId, body }: RequestLine, key: string, firstSlot: () => void): Promise<void> {
@@ -174,7 +188,7 @@ export class ChunkRunner {
     try {
       let outcome: UpstreamOutcome & { latencyMs: number };
       try {
-        outcome = await this.deps.upstream.send(
+        outcome = await this.pool.upstream.send(
           this.input.endpoint,
           body,
           this.signal,

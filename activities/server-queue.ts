@@ -31,6 +31,8 @@ export class ServerQueueWatch {
     private readonly urls: string[],
     private readonly onReading: (queue: ServerQueue | null) => void,
     private readonly opts: { everyMs: number; timeoutMs: number } = { everyMs: 250, timeoutMs: 1000 },
+    /** The pool whose servers these are, for the log. */
+    private readonly pool = 'default',
   ) {}
 
   start(): void {
@@ -51,8 +53,8 @@ export class ServerQueueWatch {
       this.readable = ok;
       console.log(
         ok
-          ? `adaptive limit: following the queue of ${this.urls.length} vLLM server(s)`
-          : "adaptive limit: a vLLM server's /metrics cannot be read; using the client-side signal",
+          ? `adaptive limit of pool ${this.pool}: following the queue of ${this.urls.length} vLLM server(s)`
+          : `adaptive limit of pool ${this.pool}: a vLLM server's /metrics cannot be read; using the client-side signal`,
       );
     }
     this.onReading(

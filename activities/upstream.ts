@@ -17,8 +17,8 @@ export type UpstreamOutcome =
 export type AttemptOutcome = 'success' | 'http_error' | 'malformed' | 'timeout' | 'unreachable';
 
 export interface UpstreamOptions {
-  /** e.g. http://localhost:8000/v1 */
-  baseUrl: string;
+  /** e.g. http://localhost:8000/v1; several servers (or balancers) share the requests, each to the least busy. */
+  baseUrl: string | readonly string[];
   apiKey?: string;
   timeoutMs: number;
   maxRetries: number;
@@ -47,6 +47,15 @@ export interface RequestSlots {
   /** Acquires a slot for a retry; the returned function releases it. */
   retry: () => Promise<() => void>;
 }
+
+type Target = { origin: string; path: string };
+/** One base URL of the pool: its requests in flight, when it may be tried again, and its endpoints' targets. */
+type Base = { url: string; inFlight: number; downUntil: number; targets: Map<string, Target> };
+/**
+ * A server that refused a connection sits out this long (unless every server does): refusing at once, it always has
+ * the fewest requests in flight and would otherwise draw them all.
+ */
+const UNREACHABLE_PAUSE_MS = 5_000;
 
 const MAX_RETRY_AFTER_MS = 5 * 60_000;
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
@@ -141,7 +150,9 @@ export class Upstream {
   private readonly maxBackoffMs: number;
   private readonly deadlines: RequestDeadlines;
   private readonly headers: Record<string, string>;
-  private readonly targets = new Map<string, { origin: string; path: string }>();
+  private readonly bases: Base[];
+  /** Where the search for the least busy base starts: equals take turns. */
+  private next = 0;
 
   constructor(private readonly opts: UpstreamOptions) {
     // undici's own header/body timeouts would cut long generations short; the deadlines bound each attempt.
@@ -151,14 +162,33 @@ export class Upstream {
     this.deadlines = new RequestDeadlines(opts.timeoutMs);
     this.headers = { 'content-type': 'application/json' };
     if (opts.apiKey) this.headers.authorization = `Bearer ${opts.apiKey}`;
+    const urls = typeof opts.baseUrl === 'string' ? [opts.baseUrl] : opts.baseUrl;
+    this.bases = urls.map((url) => ({ url, inFlight: 0, downUntil: 0, targets: new Map() }));
   }
 
-  private target(endpoint: string): { origin: string; path: string } {
-    let target = this.targets.get(endpoint);
+  /**
+   * The base with the fewest requests in flight, taking turns among equals (round-robin when all answer alike),
+   * among those not sitting out a refusal.
+   */
+  private pick(): Base {
+    const n = this.bases.length;
+    const now = n > 1 ? performance.now() : 0;
+    let best = this.bases[this.next % n];
+    for (let i = 1; i < n; i++) {
+      const b = this.bases[(this.next + i) % n];
+      const up = b.downUntil <= now;
+      if (up !== best.downUntil <= now ? up : b.inFlight < best.inFlight) best = b;
+    }
+    this.next = (this.bases.indexOf(best) + 1) % n;
+    return best;
+  }
+
+  private static target(base: Base, endpoint: string): Target {
+    let target = base.targets.get(endpoint);
     if (!target) {
-      const url = new URL(this.opts.baseUrl + endpoint.replace(/^\/v1/, ''));
+      const url = new URL(base.url + endpoint.replace(/^\/v1/, ''));
       target = { origin: url.origin, path: url.pathname + url.search };
-      this.targets.set(endpoint, target);
+      base.targets.set(endpoint, target);
     }
     return target;
   }
@@ -174,7 +204,6 @@ export class Upstream {
     slots: RequestSlots,
     key: string,
   ): Promise<UpstreamOutcome & { latencyMs: number }> {
-    const { origin, path } = this.target(endpoint);
     for (let attempt = 0; ; attempt++) {
       const release = attempt === 0 ? slots.first : await slots.retry();
       let outcome: UpstreamOutcome;
@@ -185,6 +214,10 @@ export class Upstream {
       const started = performance.now();
       const req = new Attempt();
       const tracked = this.deadlines.start(req, signal);
+      // Each attempt picks again: a retry goes to another server when this one is the busy (or broken) one.
+      const base = this.pick();
+      const { origin, path } = Upstream.target(base, endpoint);
+      base.inFlight++;
       try {
         this.dispatcher.dispatch({ origin, path, method: 'POST', headers: this.headers, body }, req);
         await req.done;
@@ -224,6 +257,7 @@ export class Upstream {
         const timedOut = (err as Error).name === 'TimeoutError';
         retryable = true;
         kind = timedOut ? 'timeout' : 'unreachable';
+        if (!timedOut) base.downUntil = performance.now() + UNREACHABLE_PAUSE_MS;
         outcome = timedOut
           ? {
               kind: 'error',
@@ -236,6 +270,7 @@ export class Upstream {
               message: `Could not reach the model server (${(err as NodeJS.ErrnoException).code ?? (err as Error).name}).`,
             };
       } finally {
+        base.inFlight--;
         this.deadlines.end(tracked);
         release();
       }

@@ -1,6 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { isUnfinished } from '../src/batches/lifecycle';
+import { poolServing, type PoolConfig } from '../src/config';
 import { BatchEntity, MODEL_MAX_LENGTH } from '../src/db/entities';
 import { readLines } from '../src/files/line-reader';
 import type { BatchError } from '../src/shared/openai';
@@ -46,13 +47,15 @@ export function validateInputActivity(deps: ActivityDeps) {
         BATCH_GONE,
       );
     }
-    const { maxBatchRequests, maxWorkers } = deps.config;
+    const { maxBatchRequests } = deps.config;
     const errors: BatchError[] = [];
     const fail = (code: string, message: string, line: number | null, param: string | null = null) => {
       if (errors.length < MAX_ERRORS) errors.push({ code, message, line, param });
     };
     const seen = new Set<string>();
     let model: string | null = null;
+    /** The upstream pool of the batch's model: its slots size the chunk window. */
+    let pool: PoolConfig | null = null;
     // Line boundaries of every request, as [start, end) byte offsets, kept as numbers only.
     const starts: number[] = [];
     let lastEnd = 0;
@@ -116,8 +119,18 @@ export function validateInputActivity(deps: ActivityDeps) {
           number,
           'body.model',
         );
-      else if (model === null) model = m;
-      else if (m !== model) {
+      else if (model === null) {
+        model = m;
+        pool = poolServing(deps.config.pools, m) ?? null;
+        if (!pool) {
+          fail(
+            'model_not_found',
+            `The model '${m.slice(0, 200)}' is not served here (GET /v1/models lists the models that are).`,
+            number,
+            'body.model',
+          );
+        }
+      } else if (m !== model) {
         fail(
           'model_mismatch',
           `All requests in a batch must use the same model (the first request uses '${model.slice(0, 64)}').`,
@@ -128,7 +141,7 @@ export function validateInputActivity(deps: ActivityDeps) {
     }
     if (starts.length === 0 && errors.length === 0)
       fail('empty_file', 'The input file has no requests.', null);
-    if (errors.length > 0 || model === null) return { ok: false, errors };
+    if (errors.length > 0 || model === null || pool === null) return { ok: false, errors };
 
     const size = chunkSizeFor(starts.length);
     const chunks: Chunk[] = [];
@@ -142,7 +155,7 @@ export function validateInputActivity(deps: ActivityDeps) {
       });
     }
     // Enough chunks in flight that one batch alone can keep every upstream slot busy across chunk boundaries.
-    const window = Math.min(64, Math.max(2, Math.ceil((2 * maxWorkers) / size)));
+    const window = Math.min(64, Math.max(2, Math.ceil((2 * pool.maxWorkers) / size)));
     return {
       ok: true,
       total: starts.length,

@@ -4,6 +4,7 @@ import type { BatchService } from '../src/services/batch-service';
 import type { FileService } from '../src/services/file-service';
 import type { IdempotencyService } from '../src/services/idempotency';
 import type { ModelCatalog } from '../src/services/model-catalog';
+import type { PoolStatsService } from '../src/services/pool-stats';
 import type { PartialResultsService } from '../src/services/partial-results';
 import type { StatsService } from '../src/services/stats-service';
 
@@ -16,6 +17,8 @@ export interface AppDeps {
   files: FileService;
   idempotency: IdempotencyService;
   models: Pick<ModelCatalog, 'list' | 'get'>;
+  /** The upstream pools' in-flight requests, limits, rates and latency, as the workers report them. */
+  poolStats: Pick<PoolStatsService, 'current'>;
   stats: StatsService;
   /** The dependencies /health reports, each a probe that resolves when it answers. */
   probes: { database(): Promise<unknown>; temporal(): Promise<unknown>; storage(): Promise<unknown> };

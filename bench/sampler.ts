@@ -9,9 +9,10 @@ export interface LimitSample {
   inFlight: number;
 }
 
+/** A gauge summed over its label sets (one per upstream pool); NaN when absent. */
 function gauge(text: string, name: string): number {
-  const m = new RegExp(`^${name} ([0-9.e+-]+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : NaN;
+  const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'gm'))];
+  return values.length ? values.reduce((sum, m) => sum + Number(m[1]), 0) : NaN;
 }
 
 export async function scrapeLimit(port: number, key: string): Promise<LimitSample> {

@@ -11,7 +11,8 @@ import { trackRunningBatches } from '../src/metrics/registry';
 import { BatchService } from '../src/services/batch-service';
 import { FileService } from '../src/services/file-service';
 import { IdempotencyService } from '../src/services/idempotency';
-import { ModelCatalog } from '../src/services/model-catalog';
+import { ServedModels } from '../src/services/model-catalog';
+import { PoolStatsService } from '../src/services/pool-stats';
 import { PartialResultsService } from '../src/services/partial-results';
 import { StatsService } from '../src/services/stats-service';
 import type { BlobStore } from '../src/storage/blob-store';
@@ -53,7 +54,11 @@ export function composeApi(
     results: new PartialResultsService(db, blobs, parts),
     files,
     idempotency: new IdempotencyService(db),
-    models: new ModelCatalog(config.vllmBaseUrl, config.vllmApiKey),
+    models: new ServedModels(config.pools),
+    poolStats: new PoolStatsService(
+      db,
+      config.pools.map((p) => p.name),
+    ),
     stats: new StatsService(db),
     probes: {
       database: () => db.query('SELECT 1'),

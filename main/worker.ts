@@ -23,10 +23,8 @@ async function main() {
     new AggregatorRegistry();
   }
   const { db, blobs, parts, keys } = await openServices(config);
-  const slots = cluster.isWorker
-    ? Math.max(1, Math.floor(config.maxWorkers / config.workerProcesses))
-    : undefined;
-  const { worker, run } = await createBatchWorker(config, { db, blobs, parts, slots });
+  const processes = cluster.isWorker ? config.workerProcesses : 1;
+  const { worker, run } = await createBatchWorker(config, { db, blobs, parts, processes });
   const client = await connectClient(config);
   await ensureCleanupSchedule(client, config);
   await client.connection.close();
@@ -40,7 +38,9 @@ async function main() {
     metrics = createMetricsApp(keys).listen(config.workerMetricsPort);
   }
   console.log(
-    `BESH worker polling task queue '${config.taskQueue}' on ${config.temporalAddress}; upstream ${config.vllmBaseUrl}`,
+    `BESH worker polling task queue '${config.taskQueue}' on ${config.temporalAddress}; upstream pools ${config.pools
+      .map((p) => `${p.name} (${p.urls.join(', ')})`)
+      .join('; ')}`,
   );
   await run();
   metrics?.close();

@@ -237,6 +237,11 @@ scripts/nginx-loopback-conf.sh nginx/nginx-8gpu.conf "$tmp/nginx" 18000 18001 18
 "$nginx_bin" -t -q -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/logs/error.log" ||
   fail "nginx -t failed on the loopback rewrite of nginx/nginx-8gpu.conf"
 echo "nginx/nginx-8gpu.conf rewritten for loopback (upstreams, listen, paths): ok"
+# The commented two-model alternative: two upstream groups of four servers, one port each.
+scripts/nginx-loopback-conf.sh nginx/nginx-8gpu-2models.conf "$tmp/nginx2" 18000 18001 18002 18003 18004 18005 18006 18007 18008
+"$nginx_bin" -t -q -p "$tmp/nginx2" -c "$tmp/nginx2/nginx.conf" -e "$tmp/nginx2/logs/error.log" ||
+  fail "nginx -t failed on the loopback rewrite of nginx/nginx-8gpu-2models.conf"
+echo "nginx/nginx-8gpu-2models.conf rewritten for loopback: ok"
 {
   cat /etc/hosts
   for i in 1 2 3 4 5 6 7 8; do echo "127.0.0.1 vllm-$i"; done

@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 
 /** Every setting BESH reads from the environment; README and env.example list the same names. */
 export interface Config {
@@ -22,6 +24,8 @@ export interface Config {
   vllmApiKey: string | undefined;
   /** The vLLM servers' own /metrics: their queue steers the adaptive limit (behind a balancer, name each server). */
   vllmMetricsUrls: string[];
+  /** Where requests go, by model: UPSTREAMS / UPSTREAMS_FILE, or one pool of VLLM_BASE_URL serving every model. */
+  pools: PoolConfig[];
   seedApiKeys: string[];
   /** Keys seeded as operator keys: their tenant's API, and /metrics. */
   seedOperatorKeys: string[];
@@ -75,6 +79,26 @@ export interface S3Config {
   forcePathStyle: boolean;
   /** Both or neither; neither means the AWS SDK's default chain (env, profile, instance role). */
   credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+}
+
+/** One pool of model servers: its own upstream slots, adaptive limit and fair share between batches. */
+export interface PoolConfig {
+  /** Names it in metrics (`pool` label), the dashboard and logs. */
+  name: string;
+  /** Base URLs (…/v1) of its servers or balancers; several share its requests. */
+  urls: string[];
+  apiKey: string | undefined;
+  /** The models it serves; empty for the pool that takes every model no other pool names. */
+  models: string[];
+  /** Its servers' own /metrics (see vllmMetricsUrls). */
+  metricsUrls: string[];
+  /** Its upstream slots per worker host, shared by the host's worker processes. */
+  maxWorkers: number;
+}
+
+/** The pool that serves `model`: the one naming it, else the pool that takes every other model. */
+export function poolServing(pools: readonly PoolConfig[], model: string): PoolConfig | undefined {
+  return pools.find((p) => p.models.includes(model)) ?? pools.find((p) => p.models.length === 0);
 }
 
 export class ConfigError extends Error {}
@@ -158,6 +182,26 @@ export function loadConfig(env: Env = process.env): Config {
   // A local setup ignores the S3 settings, so only the S3 store reports what is wrong with them.
   const s3 = s3Settings(env, blobStore === 's3' ? problems : []);
 
+  const maxWorkers = int('MAX_WORKERS', 256, 1, 100000);
+  const vllmBaseUrl = url('VLLM_BASE_URL', 'http://localhost:8000/v1', ['http:', 'https:']);
+  const vllmApiKey = env.VLLM_API_KEY?.trim() || undefined;
+  const vllmMetricsUrls = urlList('VLLM_METRICS_URLS', ['http:', 'https:']);
+  const pools = upstreamPools(
+    env,
+    problems,
+    (name, v) => checkUrl(name, v, ['http:', 'https:']),
+    maxWorkers,
+  ) ?? [
+    {
+      name: 'default',
+      urls: [vllmBaseUrl],
+      apiKey: vllmApiKey,
+      models: [],
+      metricsUrls: vllmMetricsUrls,
+      maxWorkers,
+    },
+  ];
+
   const config: Config = {
     host: str('BESH_HOST', '127.0.0.1'),
     port: int('BESH_PORT', 5000, 0, 65535),
@@ -172,12 +216,13 @@ export function loadConfig(env: Env = process.env): Config {
     temporalUiPort: uiPort,
     // Links follow the port `make demo` serves the UI on, unless the operator names the UI's URL.
     temporalUiUrl: url('TEMPORAL_UI_URL', `http://localhost:${uiPort}`, ['http:', 'https:']),
-    vllmBaseUrl: url('VLLM_BASE_URL', 'http://localhost:8000/v1', ['http:', 'https:']),
-    vllmApiKey: env.VLLM_API_KEY?.trim() || undefined,
-    vllmMetricsUrls: urlList('VLLM_METRICS_URLS', ['http:', 'https:']),
+    vllmBaseUrl,
+    vllmApiKey,
+    vllmMetricsUrls,
+    pools,
     seedApiKeys: keyList('BESH_API_KEYS'),
     seedOperatorKeys: keyList('BESH_OPERATOR_KEYS'),
-    maxWorkers: int('MAX_WORKERS', 256, 1, 100000),
+    maxWorkers,
     // One per core, up to 8: each holds its own Temporal worker (about 150 MB), and 8 event loops already drive
     // more requests a second than a GPU pool answers.
     workerProcesses: int('WORKER_PROCESSES', Math.min(8, os.availableParallelism()), 1, 256),
@@ -211,6 +256,107 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length) throw new ConfigError(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
   return config;
+}
+
+const POOL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const POOL_KEYS = ['urls', 'api_key', 'models', 'metrics_urls', 'max_workers'];
+
+/**
+ * The pools of UPSTREAMS (inline JSON) or UPSTREAMS_FILE (a JSON or YAML file), checked strictly: an unknown key
+ * is a typo that would otherwise route a model nowhere. Undefined when neither is set (the VLLM_BASE_URL pool).
+ */
+function upstreamPools(
+  env: Env,
+  problems: string[],
+  checkUrl: (name: string, v: string) => string,
+  maxWorkers: number,
+): PoolConfig[] | undefined {
+  const inline = env.UPSTREAMS?.trim();
+  const file = env.UPSTREAMS_FILE?.trim();
+  if (!inline && !file) return undefined;
+  if (inline && file) {
+    problems.push('set UPSTREAMS or UPSTREAMS_FILE, not both');
+    return [];
+  }
+  const source = inline ? 'UPSTREAMS' : `UPSTREAMS_FILE (${file})`;
+  let doc: unknown;
+  try {
+    if (inline) doc = JSON.parse(inline);
+    else {
+      const text = fs.readFileSync(file!, 'utf8');
+      doc = file!.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    }
+  } catch (err) {
+    // Never the parser's own message: it quotes the text, and the text may hold an api_key.
+    const e = err as NodeJS.ErrnoException & { linePos?: Array<{ line: number; col: number }> };
+    const where = e.linePos?.[0] ? ` (line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '';
+    problems.push(
+      e.code && !e.linePos
+        ? `${source} cannot be read (${e.code})`
+        : `${source} is not valid ${inline || file!.endsWith('.json') ? 'JSON' : 'YAML'}${where}`,
+    );
+    return [];
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  const strings = (v: unknown) =>
+    Array.isArray(v) && v.every((s) => typeof s === 'string' && s.trim() !== '');
+  const before = problems.length;
+  const bad = (msg: string) => problems.push(`${source}: ${msg}`);
+  if (!isObject(doc) || !isObject(doc.pools) || Object.keys(doc).some((k) => k !== 'pools')) {
+    bad('must be an object {"pools": {"<name>": {"urls": [...], "models": [...]}, ...}}');
+    return [];
+  }
+  const pools: PoolConfig[] = [];
+  const owner = new Map<string, string>();
+  for (const [name, p] of Object.entries(doc.pools)) {
+    const at = `pool "${name.slice(0, 64)}"`;
+    if (!POOL_NAME.test(name)) bad(`${at}: a pool name is letters, digits, '.', '-' and '_' (at most 64)`);
+    if (!isObject(p)) {
+      bad(`${at} must be an object`);
+      continue;
+    }
+    const unknown = Object.keys(p).filter((k) => !POOL_KEYS.includes(k));
+    if (unknown.length) bad(`${at}: unknown key(s) ${unknown.join(', ')} (allowed: ${POOL_KEYS.join(', ')})`);
+    if (!strings(p.urls) || (p.urls as string[]).length === 0)
+      bad(`${at}: "urls" must be a non-empty list of URLs`);
+    if (p.models !== undefined && (!strings(p.models) || (p.models as string[]).length === 0)) {
+      bad(
+        `${at}: "models" must be a non-empty list of model names (leave it out to serve every other model)`,
+      );
+    }
+    if (p.metrics_urls !== undefined && !strings(p.metrics_urls))
+      bad(`${at}: "metrics_urls" must be a list of URLs`);
+    if (p.api_key !== undefined && typeof p.api_key !== 'string') bad(`${at}: "api_key" must be a string`);
+    const mw = p.max_workers;
+    if (mw !== undefined && !(Number.isInteger(mw) && (mw as number) >= 1 && (mw as number) <= 100000)) {
+      bad(`${at}: "max_workers" must be a whole number from 1 to 100000`);
+    }
+    const models = strings(p.models) ? (p.models as string[]).map((m) => m.trim()) : [];
+    for (const m of models) {
+      const other = owner.get(m);
+      if (other !== undefined) bad(`model "${m.slice(0, 200)}" is in pools "${other}" and "${name}"`);
+      owner.set(m, name);
+    }
+    pools.push({
+      name,
+      urls: strings(p.urls)
+        ? (p.urls as string[]).map((u) => checkUrl(`${source} ${at} urls`, u.trim()))
+        : [],
+      apiKey: typeof p.api_key === 'string' ? p.api_key.trim() || undefined : undefined,
+      models,
+      metricsUrls: strings(p.metrics_urls)
+        ? (p.metrics_urls as string[]).map((u) => checkUrl(`${source} ${at} metrics_urls`, u.trim()))
+        : [],
+      maxWorkers: typeof mw === 'number' && Number.isInteger(mw) ? mw : maxWorkers,
+    });
+  }
+  if (pools.length === 0) bad('names no pool');
+  const catchAll = pools.filter((p) => p.models.length === 0);
+  if (catchAll.length > 1) {
+    bad(`only one pool may leave out "models" (${catchAll.map((p) => `"${p.name}"`).join(', ')} do)`);
+  }
+  return problems.length > before ? [] : pools;
 }
 
 /** The S3_* settings; `problems` collects what is wrong with them. */

@@ -106,7 +106,8 @@ export function dashboardRouter({
   files,
   stats,
   config,
-}: Pick<AppDeps, 'batches' | 'files' | 'stats' | 'config'>): Router<AuthState> {
+  poolStats,
+}: Pick<AppDeps, 'batches' | 'files' | 'stats' | 'config' | 'poolStats'>): Router<AuthState> {
   const temporalUrl = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}`;
   const router = new Router<AuthState>({ prefix: '/dashboard' });
   const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -203,6 +204,11 @@ export function dashboardRouter({
       data.map((b) => toView(b, temporalUrl, now)),
       hasMore,
     );
+  });
+
+  // The upstream pools now, summed over the worker processes (the same for every tenant: the GPUs are shared).
+  router.get('/pools', async (ctx) => {
+    ctx.body = { object: 'dashboard.pools', data: await poolStats.current() };
   });
 
   router.get('/batches/:id', async (ctx) => {

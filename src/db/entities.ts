@@ -207,4 +207,48 @@ export const IdempotencyKeyEntity = new EntitySchema<IdempotencyKeyRow>({
   indices: [{ name: 'idx_idempotency_keys_created', columns: ['createdAt'] }],
 });
 
-export const ENTITIES = [ApiKeyEntity, FileEntity, BatchEntity, ChunkProgressEntity, IdempotencyKeyEntity];
+/**
+ * One worker process's numbers for one upstream pool, upserted every 5 s: the limits live in the workers, the
+ * dashboard in the API. `requests` and `latencyMsSum` count attempts from the process's start; the `recent`
+ * ones, those since its previous row (rates with no reading kept in the API). Rows not updated for a while belong
+ * to processes that are gone.
+ */
+export interface PoolStatsRow {
+  workerId: string;
+  pool: string;
+  inFlight: number;
+  limit: number;
+  requests: number;
+  latencyMsSum: number;
+  recentRequests: number;
+  recentLatencyMsSum: number;
+  recentMs: number;
+  /** Unix milliseconds. */
+  updatedAt: number;
+}
+
+export const PoolStatsEntity = new EntitySchema<PoolStatsRow>({
+  name: 'PoolStats',
+  tableName: 'pool_stats',
+  columns: {
+    workerId: { name: 'worker_id', type: 'varchar', length: 64, primary: true },
+    pool: { type: 'varchar', length: 64, primary: true },
+    inFlight: { name: 'in_flight', type: 'integer' },
+    limit: { name: 'concurrency_limit', type: 'integer' },
+    requests: { ...counter },
+    latencyMsSum: { name: 'latency_ms_sum', ...counter },
+    recentRequests: { name: 'recent_requests', type: 'integer' },
+    recentLatencyMsSum: { name: 'recent_latency_ms_sum', ...counter },
+    recentMs: { name: 'recent_ms', type: 'integer' },
+    updatedAt: { name: 'updated_at', ...epoch },
+  },
+});
+
+export const ENTITIES = [
+  ApiKeyEntity,
+  FileEntity,
+  BatchEntity,
+  ChunkProgressEntity,
+  IdempotencyKeyEntity,
+  PoolStatsEntity,
+];

@@ -9,15 +9,15 @@ collectDefaultMetrics({ register: registry, prefix: 'besh_' });
 
 const upstreamRequests = new Counter({
   name: 'besh_upstream_requests_total',
-  help: 'Upstream HTTP attempts by outcome and status code (retries count separately).',
-  labelNames: ['outcome', 'status_code'] as const,
+  help: 'Upstream HTTP attempts by pool, outcome and status code (retries count separately).',
+  labelNames: ['outcome', 'status_code', 'pool'] as const,
   registers: [registry],
 });
 
 const upstreamLatency = new Histogram({
   name: 'besh_upstream_request_duration_seconds',
-  help: 'Time of one upstream attempt, from sending to the whole body received.',
-  labelNames: ['outcome'] as const,
+  help: 'Time of one upstream attempt, from sending to the whole body received, by pool and outcome.',
+  labelNames: ['outcome', 'pool'] as const,
   buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
   registers: [registry],
 });
@@ -33,41 +33,54 @@ const attemptMetrics = new Map<
     histogram: ReturnType<typeof upstreamLatency.labels>;
   }
 >();
-export function recordAttempt(outcome: string, statusCode: number | null, seconds: number): void {
+export function recordAttempt(
+  pool: string,
+  outcome: string,
+  statusCode: number | null,
+  seconds: number,
+): void {
   const status = statusCode === null ? 'none' : String(statusCode);
-  const key = `${outcome} ${status}`;
+  const key = `${pool} ${outcome} ${status}`;
   let m = attemptMetrics.get(key);
   if (!m) {
-    m = { counter: upstreamRequests.labels(outcome, status), histogram: upstreamLatency.labels(outcome) };
+    m = {
+      counter: upstreamRequests.labels(outcome, status, pool),
+      histogram: upstreamLatency.labels(outcome, pool),
+    };
     attemptMetrics.set(key, m);
   }
   m.counter.inc();
   m.histogram.observe(seconds);
 }
 
-let readInFlight: () => number = () => 0;
-let readLimit: () => number = () => 0;
-/** The worker tells the gauges where to read its in-flight count and limit; read at scrape time, not per request. */
-export const trackInFlight = (inFlight: () => number, limit: () => number) => {
-  readInFlight = inFlight;
-  readLimit = limit;
+export interface PoolGauges {
+  pool: string;
+  inFlight: number;
+  limit: number;
+}
+let readPools: () => PoolGauges[] = () => [];
+/** The worker tells the gauges where to read each pool's in-flight count and limit; read at scrape time. */
+export const trackPools = (read: () => PoolGauges[]) => {
+  readPools = read;
 };
 
 new Gauge({
   name: 'besh_upstream_concurrency_limit',
-  help: 'The upstream concurrency this worker allows now (adaptive, at most MAX_WORKERS).',
+  help: "The upstream concurrency this worker allows a pool now (adaptive, at most the pool's MAX_WORKERS share).",
+  labelNames: ['pool'] as const,
   registers: [registry],
   collect() {
-    this.set(readLimit());
+    for (const p of readPools()) this.set({ pool: p.pool }, p.limit);
   },
 });
 
 new Gauge({
   name: 'besh_upstream_in_flight',
-  help: 'Upstream requests in flight in this worker process (at most MAX_WORKERS).',
+  help: 'Upstream requests in flight to a pool in this worker process.',
+  labelNames: ['pool'] as const,
   registers: [registry],
   collect() {
-    this.set(readInFlight());
+    for (const p of readPools()) this.set({ pool: p.pool }, p.inFlight);
   },
 });
 

@@ -192,9 +192,17 @@ describe('Dashboard JSON, stats buckets and metrics', function () {
     assert.equal(res.status, 200);
     const text = await res.text();
     const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
-    assert.ok(value(/besh_upstream_requests_total\{outcome="success",status_code="200"\} (\d+)/) >= 28);
-    assert.ok(value(/besh_upstream_requests_total\{outcome="http_error",status_code="400"\} (\d+)/) >= 2);
-    assert.match(text, /besh_upstream_request_duration_seconds_bucket\{le="0.05",outcome="success"\} \d+/);
+    assert.ok(
+      value(/besh_upstream_requests_total\{outcome="success",status_code="200",pool="default"\} (\d+)/) >= 28,
+    );
+    assert.ok(
+      value(/besh_upstream_requests_total\{outcome="http_error",status_code="400",pool="default"\} (\d+)/) >=
+        2,
+    );
+    assert.match(
+      text,
+      /besh_upstream_request_duration_seconds_bucket\{le="0.05",outcome="success",pool="default"\} \d+/,
+    );
     assert.match(text, /besh_batches\{status="in_progress"\} 0/);
     assert.match(text, /besh_batches_finished_total\{status="completed"\} \d+/);
     assert.match(text, /besh_batch_queue_wait_seconds_count \d+/);

@@ -160,7 +160,7 @@ describe('Fault suite: every line ends in exactly one file, whatever breaks', fu
         const text = await (
           await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { authorization: `Bearer ${key}` } })
         ).text();
-        assert.match(text, /^besh_upstream_concurrency_limit 64$/m);
+        assert.match(text, /^besh_upstream_concurrency_limit\{pool="default"\} 64$/m);
         const [victim] = childrenOf(host.pid!);
         process.kill(victim, 'SIGKILL');
         await until(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { testOutputDir } from '../support/global';
 import { freePort } from '../support/ports';
 import { exited, until } from '../support/processes';
 import { startStack, type Stack } from '../support/stack';
-import { loopbackNginxArgs } from '../support/nginx';
+import { findNginx, loopbackNginxArgs } from '../support/nginx';
 
 const REPLICAS = 8;
 const FIRST_PORT = 8001; // the host ports of vllm-1..vllm-8 in docker-compose.8gpu.yml
@@ -19,13 +19,6 @@ const KILL_AFTER = 1000; // requests received by the pool before one replica goe
 const VICTIM = 3; // vllm-4
 
 /** Debian's nginx, which `make deploy-tools` installs; null when it is not there. */
-function findNginx(): string | null {
-  for (const bin of ['nginx', '/usr/sbin/nginx']) {
-    if (spawnSync(bin, ['-v'], { stdio: 'ignore' }).status === 0) return bin;
-  }
-  return null;
-}
-
 /** Eight simulated vLLM servers on 8001-8008 as in the compose file, or on free ports when those are taken. */
 async function startReplicas(): Promise<{ sims: Simulator[]; note: string }> {
   const opts = { capacity: 4, baseLatencyMs: 40, perTokenMs: 0 };

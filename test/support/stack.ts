@@ -23,6 +23,8 @@ export interface StackOptions {
   simulator?: SimulatorOptions;
   /** Start an in-process worker (default true). */
   worker?: boolean;
+  /** Upstream pools (UPSTREAMS), each a simulator of its own serving `models`; `stack.pools` holds them. */
+  pools?: Record<string, { models: string[]; simulator?: SimulatorOptions }>;
 }
 
 export interface Stack {
@@ -36,6 +38,8 @@ export interface Stack {
   keys: ApiKeys;
   temporal: Client;
   sim: Simulator;
+  /** The simulators of `opts.pools`, by pool name. */
+  pools: Record<string, Simulator>;
   baseURL: string;
   /** Two tenants, each with its own key. */
   keyA: string;
@@ -61,7 +65,17 @@ export interface Stack {
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const database = await createTestDatabase();
   const bucket = testBlobStoreKind === 's3' ? await createTestBucket() : null;
-  const sim = await startSimulator({ baseLatencyMs: 2, perTokenMs: 0, capacity: 64, ...opts.simulator });
+  const simulator = (o?: SimulatorOptions) =>
+    startSimulator({ baseLatencyMs: 2, perTokenMs: 0, capacity: 64, ...o });
+  const sim = await simulator(opts.simulator);
+  const pools: Record<string, Simulator> = {};
+  for (const [name, p] of Object.entries(opts.pools ?? {})) pools[name] = await simulator(p.simulator);
+  const upstreams = Object.fromEntries(
+    Object.entries(opts.pools ?? {}).map(([name, p]) => [
+      name,
+      { urls: [pools[name].url], models: p.models },
+    ]),
+  );
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-data-'));
   const keyA = `sk-test-a-${randomBytes(12).toString('hex')}`;
   const keyB = `sk-test-b-${randomBytes(12).toString('hex')}`;
@@ -76,6 +90,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     SHUTDOWN_GRACE_SECONDS: '2',
     // One process per worker entry, as the fault tests count on; the worker-processes test asks for more.
     WORKER_PROCESSES: '1',
+    ...(opts.pools ? { UPSTREAMS: JSON.stringify({ pools: upstreams }) } : {}),
     ...database.env,
     ...(bucket ? s3Env(bucket.endpoint, bucket.bucket) : {}),
     ...opts.env,
@@ -108,6 +123,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     keys,
     temporal,
     sim,
+    pools,
     baseURL,
     keyA,
     keyB,
@@ -135,6 +151,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await connection.close();
       await db.destroy();
       await sim.close();
+      await Promise.all(Object.values(pools).map((p) => p.close()));
       await database.drop();
       if (blobs instanceof S3BlobStore) blobs.client.destroy();
       await bucket?.drop();

@@ -20,8 +20,7 @@ export function validateStoredFile(
     blobs,
     db: { getRepository: () => ({ findOne: async () => ({ status: 'validating' }) }) } as never,
     parts: {} as never,
-    limiter: {} as never,
-    upstream: {} as never,
+    pools: {} as never,
     draining: new AbortController().signal,
     stops: {} as never,
   };

@@ -16,6 +16,7 @@ import { FairLimiter } from '../../activities/fair-limiter';
 import { processChunkActivity } from '../../activities/process-chunk';
 import { errorLine, responseLine } from '../../src/results/result-lines';
 import { Upstream } from '../../activities/upstream';
+import type { Pool } from '../../activities/upstream-pools';
 import { loadConfig } from '../../src/config';
 import type { ProcessChunkInput } from '../../src/contract/batch-workflow';
 import { openDatabase } from '../../src/db/data-source';
@@ -145,13 +146,14 @@ describe('processChunk (the chunk runner)', () => {
 
   function run(input: ProcessChunkInput, env: MockActivityEnvironment, capacity = 4) {
     limiter = new FairLimiter(capacity);
+    const pool = { limiter, upstream } as Pool;
     const deps: ActivityDeps = {
       config: loadConfig({}),
       db,
       blobs,
       parts,
-      limiter,
-      upstream,
+      // One pool serving every model, as VLLM_BASE_URL alone configures.
+      pools: { forModel: () => pool, get: () => pool },
       draining: draining.signal,
       stops,
     };

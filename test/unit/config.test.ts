@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config';
+import { ConfigError, loadConfig, poolServing } from '../../src/config';
 
 /** The ConfigError message loadConfig throws for `env`. */
 function problemsOf(env: Record<string, string>): string {
@@ -184,6 +186,163 @@ describe('loadConfig', () => {
         /S3_FORCE_PATH_STYLE must be true or false/,
       );
       assert.match(problemsOf({ ...s3, S3_PREFIX: '/besh/' }), /S3_PREFIX must not start with "\/"/);
+    });
+  });
+
+  describe('upstream pools (UPSTREAMS, UPSTREAMS_FILE)', () => {
+    const two = {
+      pools: {
+        chat: {
+          urls: ['http://h1:8000/v1/', 'http://h2:8000/v1'],
+          api_key: 'sk-pool-chat',
+          models: ['meta-llama/Llama-3.1-8B-Instruct'],
+          metrics_urls: ['http://h1:8000/metrics'],
+          max_workers: 128,
+        },
+        embed: { urls: ['https://e:8000/v1'], models: ['bge-m3', 'e5'] },
+      },
+    };
+    let dir: string;
+    before(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'besh-upstreams-'))));
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    it('without UPSTREAMS is one pool of VLLM_BASE_URL that serves every model', () => {
+      const config = loadConfig({
+        VLLM_BASE_URL: 'http://gpu:8000/v1',
+        VLLM_API_KEY: 'sk-up',
+        VLLM_METRICS_URLS: 'http://gpu:8000/metrics',
+        MAX_WORKERS: '64',
+      });
+      assert.deepEqual(config.pools, [
+        {
+          name: 'default',
+          urls: ['http://gpu:8000/v1'],
+          apiKey: 'sk-up',
+          models: [],
+          metricsUrls: ['http://gpu:8000/metrics'],
+          maxWorkers: 64,
+        },
+      ]);
+      assert.equal(poolServing(config.pools, 'any/model')?.name, 'default');
+    });
+
+    it('reads pools from inline JSON, a JSON file and a YAML file alike, and routes each model to its pool', () => {
+      const jsonFile = path.join(dir, 'upstreams.json');
+      fs.writeFileSync(jsonFile, JSON.stringify(two));
+      const yamlFile = path.join(dir, 'upstreams.yaml');
+      fs.writeFileSync(
+        yamlFile,
+        [
+          'pools:',
+          '  chat:',
+          '    urls: [http://h1:8000/v1/, http://h2:8000/v1]',
+          '    api_key: sk-pool-chat',
+          '    models: [meta-llama/Llama-3.1-8B-Instruct]',
+          '    metrics_urls: [http://h1:8000/metrics]',
+          '    max_workers: 128',
+          '  embed:',
+          '    urls: [https://e:8000/v1]',
+          '    models:',
+          '      - bge-m3',
+          '      - e5',
+        ].join('\n'),
+      );
+      const want = [
+        {
+          name: 'chat',
+          urls: ['http://h1:8000/v1', 'http://h2:8000/v1'],
+          apiKey: 'sk-pool-chat',
+          models: ['meta-llama/Llama-3.1-8B-Instruct'],
+          metricsUrls: ['http://h1:8000/metrics'],
+          maxWorkers: 128,
+        },
+        {
+          name: 'embed',
+          urls: ['https://e:8000/v1'],
+          apiKey: undefined,
+          models: ['bge-m3', 'e5'],
+          metricsUrls: [],
+          maxWorkers: 32,
+        },
+      ];
+      for (const env of [
+        { UPSTREAMS: JSON.stringify(two) },
+        { UPSTREAMS_FILE: jsonFile },
+        { UPSTREAMS_FILE: yamlFile },
+      ]) {
+        const config = loadConfig({ ...env, MAX_WORKERS: '32', VLLM_BASE_URL: 'http://ignored:8000/v1' });
+        assert.deepEqual(config.pools, want, JSON.stringify(env));
+        assert.equal(poolServing(config.pools, 'e5')?.name, 'embed');
+        assert.equal(poolServing(config.pools, 'meta-llama/Llama-3.1-8B-Instruct')?.name, 'chat');
+        assert.equal(
+          poolServing(config.pools, 'gpt-4o'),
+          undefined,
+          'a model no pool names is served nowhere',
+        );
+      }
+    });
+
+    it('lets one pool leave out its models to take every model no other pool names', () => {
+      const config = loadConfig({
+        UPSTREAMS: JSON.stringify({ pools: { ...two.pools, rest: { urls: ['http://r:8000/v1'] } } }),
+      });
+      assert.equal(poolServing(config.pools, 'gpt-4o')?.name, 'rest');
+      assert.equal(poolServing(config.pools, 'e5')?.name, 'embed');
+    });
+
+    it('names every mistake, and never echoes the text (it may hold a key)', () => {
+      const bad = (upstreams: unknown) => problemsOf({ UPSTREAMS: JSON.stringify(upstreams) });
+      assert.match(
+        problemsOf({ UPSTREAMS: '{"pools": {"a": {"api_key": "sk-secret"' }),
+        /UPSTREAMS is not valid JSON/,
+      );
+      assert.doesNotMatch(problemsOf({ UPSTREAMS: '{"pools": {"a": {"api_key": "sk-secret"' }), /sk-secret/);
+      assert.match(bad({ a: {} }), /UPSTREAMS: must be an object \{"pools"/);
+      assert.match(bad({ pools: {} }), /UPSTREAMS: names no pool/);
+      assert.match(
+        bad({ pools: { a: { urls: [], models: ['m'] } } }),
+        /pool "a": "urls" must be a non-empty list/,
+      );
+      assert.match(
+        bad({ pools: { a: { urls: ['h1:8000'], models: ['m'] } } }),
+        /pool "a" urls must be a URL/,
+      );
+      assert.match(
+        bad({ pools: { a: { urls: ['http://h/v1'], models: [] } } }),
+        /pool "a": "models" must be a non-empty list/,
+      );
+      assert.match(
+        bad({ pools: { a: { urls: ['http://h/v1'], model: ['m'] } } }),
+        /pool "a": unknown key\(s\) model/,
+      );
+      assert.match(
+        bad({ pools: { a: { urls: ['http://h/v1'], max_workers: 0 } } }),
+        /"max_workers" must be a whole number/,
+      );
+      assert.match(bad({ pools: { 'a b': { urls: ['http://h/v1'] } } }), /pool "a b": a pool name is/);
+      assert.match(
+        bad({
+          pools: { a: { urls: ['http://h/v1'], models: ['m'] }, b: { urls: ['http://g/v1'], models: ['m'] } },
+        }),
+        /model "m" is in pools "a" and "b"/,
+      );
+      assert.match(
+        bad({ pools: { a: { urls: ['http://h/v1'] }, b: { urls: ['http://g/v1'] } } }),
+        /only one pool may leave out "models"/,
+      );
+      assert.match(
+        problemsOf({ UPSTREAMS: '{}', UPSTREAMS_FILE: '/x.yaml' }),
+        /UPSTREAMS or UPSTREAMS_FILE, not both/,
+      );
+      assert.match(
+        problemsOf({ UPSTREAMS_FILE: path.join(dir, 'missing.yaml') }),
+        /cannot be read \(ENOENT\)/,
+      );
+      const broken = path.join(dir, 'broken.yaml');
+      fs.writeFileSync(broken, 'pools:\n  a:\n    api_key: "sk-secret\n');
+      const msg = problemsOf({ UPSTREAMS_FILE: broken });
+      assert.match(msg, /is not valid YAML \(line \d+, column \d+\)/);
+      assert.doesNotMatch(msg, /sk-secret/);
     });
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Refused } from '../../src/services/errors';
-import { ModelCatalog } from '../../src/services/model-catalog';
+import type { PoolConfig } from '../../src/config';
+import { ModelCatalog, ServedModels } from '../../src/services/model-catalog';
 import { startSimulator, type Simulator } from '../../src/simulator/server';
 
 describe('ModelCatalog: the pool’s models, cached', () => {
@@ -35,6 +36,56 @@ describe('ModelCatalog: the pool’s models, cached', () => {
     await assert.rejects(
       catalog.get('other'),
       (e: unknown) => e instanceof Refused && e.code === 'model_not_found',
+    );
+  });
+});
+
+describe('ServedModels: every pool’s models', () => {
+  let chat: Simulator;
+  let rest: Simulator;
+  beforeEach(async () => {
+    chat = await startSimulator({ model: 'org/chat' });
+    rest = await startSimulator({ model: 'org/rest' });
+  });
+  afterEach(async () => Promise.all([chat.close(), rest.close()]));
+
+  const pool = (name: string, sim: Simulator, models: string[]): PoolConfig => ({
+    name,
+    urls: [sim.url],
+    apiKey: undefined,
+    models,
+    metricsUrls: [],
+    maxWorkers: 8,
+  });
+
+  it('lists the configured models (as their servers describe them) and what the catch-all pool lists', async () => {
+    const served = new ServedModels([
+      pool('chat', chat, ['org/chat', 'org/chat-lora']),
+      pool('rest', rest, []),
+    ]);
+    assert.deepEqual(await served.list(), [
+      { id: 'org/chat', object: 'model', created: 0, owned_by: 'besh-simulator' },
+      { id: 'org/chat-lora', object: 'model', created: 0, owned_by: 'vllm' },
+      { id: 'org/rest', object: 'model', created: 0, owned_by: 'besh-simulator' },
+    ]);
+    assert.equal((await served.get('org/rest')).id, 'org/rest');
+  });
+
+  it('still lists the configured models of a pool that cannot answer; the catch-all pool alone is a 503', async () => {
+    chat.setFaults({ down: true });
+    rest.setFaults({ down: true });
+    const served = new ServedModels([pool('chat', chat, ['org/chat']), pool('rest', rest, [])]);
+    assert.deepEqual(
+      (await served.list()).map((m) => m.id),
+      ['org/chat'],
+    );
+    await assert.rejects(
+      served.get('org/rest'),
+      (e: unknown) => e instanceof Refused && e.code === 'model_not_found',
+    );
+    await assert.rejects(
+      new ServedModels([pool('default', rest, [])]).list(),
+      (e: unknown) => e instanceof Refused && e.kind === 'retry_later',
     );
   });
 });

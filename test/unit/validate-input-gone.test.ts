@@ -21,8 +21,7 @@ describe('validateInput: only for a batch that awaits its run', () => {
       db: f.db,
       blobs: f.blobs,
       parts: {} as never,
-      limiter: {} as never,
-      upstream: {} as never,
+      pools: {} as never,
       draining: new AbortController().signal,
       stops: {} as never,
     };
