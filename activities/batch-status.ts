@@ -2,6 +2,7 @@ import { recordStatus } from '../src/batches/record-status';
 import type { MoveOutcome } from '../src/batches/status-store';
 import type { SetStatusInput } from '../src/contract/batch-workflow';
 import type { ActivityDeps } from './deps';
+import { announceWebhooks } from './webhook-delivery';
 
 /**
  * Records a status the workflow entered (through the lifecycle's guarded write), and counts a final status
@@ -10,6 +11,6 @@ import type { ActivityDeps } from './deps';
 export function setStatusActivity(deps: ActivityDeps) {
   return async function setStatus(input: SetStatusInput): Promise<MoveOutcome> {
     const { batchId, status, ...details } = input;
-    return recordStatus(deps.db, batchId, status, details);
+    return recordStatus(deps.db, batchId, status, details, announceWebhooks(deps));
   };
 }

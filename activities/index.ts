@@ -5,6 +5,11 @@ import { deleteExpiredFilesActivity, sweepScratchActivity } from './cleanup';
 import { cleanupBatchActivity, finalizeBatchActivity } from './finalize';
 import { processChunkActivity } from './process-chunk';
 import { validateInputActivity } from './validate-input';
+import {
+  deliverWebhookActivity,
+  markWebhookFailedActivity,
+  planWebhookDeliveriesActivity,
+} from './webhook-delivery';
 
 /** Builds every activity from the worker's dependencies; workflows see only the type of this object. */
 export function createActivities(deps: ActivityDeps) {
@@ -17,6 +22,9 @@ export function createActivities(deps: ActivityDeps) {
     cleanupBatch: cleanupBatchActivity(deps),
     deleteExpiredFiles: deleteExpiredFilesActivity(deps),
     sweepScratch: sweepScratchActivity(deps),
+    planWebhookDeliveries: planWebhookDeliveriesActivity(deps),
+    deliverWebhook: deliverWebhookActivity(deps),
+    markWebhookFailed: markWebhookFailedActivity(deps),
   };
 }
 

@@ -4,6 +4,7 @@ import { workflowIdFor } from '../src/contract/batch-workflow';
 import { CLOSED_RUN_STATUSES, type RunState } from '../src/services/ports';
 import { failEndedRuns } from '../src/services/reconcile';
 import type { ActivityDeps } from './deps';
+import { announceWebhooks } from './webhook-delivery';
 
 /** Where a batch's run is, as Temporal tells it; the API's engine and the sweep below both ask this way. */
 export async function describeBatchRun(client: Client, batchId: string): Promise<RunState> {
@@ -22,9 +23,12 @@ export async function describeBatchRun(client: Client, batchId: string): Promise
  * whose run has ended, so the dashboard stops counting it and its input file can go, even if nobody reads the
  * batch. Asks Temporal through the worker's own client; returns how many batches it failed.
  */
-export async function reconcileBatches(deps: Pick<ActivityDeps, 'db'>): Promise<number> {
+export async function reconcileBatches(deps: Pick<ActivityDeps, 'db' | 'config'>): Promise<number> {
   const ctx = Context.current();
-  return failEndedRuns(deps.db, { describe: (id) => describeBatchRun(ctx.client, id) }, () =>
-    ctx.heartbeat(),
+  return failEndedRuns(
+    deps.db,
+    { describe: (id) => describeBatchRun(ctx.client, id) },
+    () => ctx.heartbeat(),
+    announceWebhooks(deps),
   );
 }

@@ -12,6 +12,7 @@ import { healthRouter } from './routes/health';
 import { metricsRouter } from './routes/metrics';
 import { openapiRouter } from './routes/openapi';
 import { pageRouter } from './routes/page';
+import { webhooksRouter } from './routes/webhooks';
 
 type Log = (msg: string, err?: unknown) => void;
 const stderrLog: Log = (msg, err) => console.error(msg, err ?? '');
@@ -42,6 +43,7 @@ export function createApp(deps: AppDeps): Koa<AuthState> {
     v1.use(batchesRouter(deps).routes());
     v1.use(modelsRouter(deps).routes());
     v1.use(dashboardRouter(deps).routes());
+    v1.use(webhooksRouter(deps).routes());
     app.use(v1.routes());
   });
 }

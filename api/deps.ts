@@ -7,6 +7,7 @@ import type { ModelCatalog } from '../src/services/model-catalog';
 import type { PoolStatsService } from '../src/services/pool-stats';
 import type { PartialResultsService } from '../src/services/partial-results';
 import type { StatsService } from '../src/services/stats-service';
+import type { WebhookService } from '../src/webhooks/endpoints';
 
 /** What the HTTP API is built from; main/ composes it. The handlers parse, authorize and present, nothing more. */
 export interface AppDeps {
@@ -16,6 +17,7 @@ export interface AppDeps {
   results: Pick<PartialResultsService, 'read'>;
   files: FileService;
   idempotency: IdempotencyService;
+  webhooks: WebhookService;
   models: Pick<ModelCatalog, 'list' | 'get'>;
   /** The upstream pools' in-flight requests, limits, rates and latency, as the workers report them. */
   poolStats: Pick<PoolStatsService, 'current'>;

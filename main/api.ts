@@ -17,6 +17,8 @@ import { PartialResultsService } from '../src/services/partial-results';
 import { StatsService } from '../src/services/stats-service';
 import type { BlobStore } from '../src/storage/blob-store';
 import { removeOlderThan } from '../src/storage/local-blob-store';
+import { startWebhookWorkflow, webhookAnnouncer } from '../src/webhooks/announce';
+import { WebhookService } from '../src/webhooks/endpoints';
 import { connectClient, TemporalBatchEngine } from '../temporal/client';
 import { ensureApiKey, onShutdown, openServices } from './services';
 
@@ -38,7 +40,9 @@ export function composeApi(
   { db, blobs, parts, keys, temporal, log }: ApiParts,
 ): Koa<AuthState> {
   const engine = new TemporalBatchEngine(temporal, config);
-  const batches = new BatchService(db, blobs, engine);
+  // A batch the API fails (its run ended without a final status) sends its webhooks like any other.
+  const announce = webhookAnnouncer(db, (event) => startWebhookWorkflow(temporal, config.taskQueue, event));
+  const batches = new BatchService(db, blobs, engine, undefined, undefined, announce);
   const files = new FileService(db, blobs, {
     maxUploadBytes: config.maxUploadBytes,
     maxLineBytes: config.maxLineBytes,
@@ -54,6 +58,7 @@ export function composeApi(
     results: new PartialResultsService(db, blobs, parts),
     files,
     idempotency: new IdempotencyService(db),
+    webhooks: new WebhookService(db, config.webhookAllowPrivate),
     models: new ServedModels(config.pools),
     poolStats: new PoolStatsService(
       db,

@@ -66,6 +66,8 @@ export interface Config {
   blobStore: 'local' | 's3';
   /** Read only when blobStore is `s3`. */
   s3: S3Config;
+  /** Webhook endpoints may target loopback and private addresses (off: a tenant could reach internal services). */
+  webhookAllowPrivate: boolean;
 }
 
 export interface S3Config {
@@ -250,6 +252,7 @@ export function loadConfig(env: Env = process.env): Config {
       : undefined,
     blobStore,
     s3,
+    webhookAllowPrivate: oneOf('WEBHOOK_ALLOW_PRIVATE', ['true', 'false'] as const, 'false') === 'true',
   };
   if (config.seedApiKeys.some((k) => config.seedOperatorKeys.includes(k))) {
     problems.push('a key cannot be in both BESH_API_KEYS and BESH_OPERATOR_KEYS');

@@ -10,7 +10,7 @@ import { ApiError, badRequest } from '../errors';
 import { idempotently } from '../idempotency';
 import { listBody, parseLimit, queryString } from '../query';
 
-const jsonBody = bodyParser({
+export const jsonBody = bodyParser({
   enableTypes: ['json'],
   jsonLimit: '1mb',
   encoding: 'utf-8',

@@ -106,8 +106,9 @@ export function dashboardRouter({
   files,
   stats,
   config,
+  webhooks,
   poolStats,
-}: Pick<AppDeps, 'batches' | 'files' | 'stats' | 'config' | 'poolStats'>): Router<AuthState> {
+}: Pick<AppDeps, 'batches' | 'files' | 'stats' | 'config' | 'webhooks' | 'poolStats'>): Router<AuthState> {
   const temporalUrl = `${config.temporalUiUrl}/namespaces/${encodeURIComponent(config.temporalNamespace)}`;
   const router = new Router<AuthState>({ prefix: '/dashboard' });
   const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -204,6 +205,16 @@ export function dashboardRouter({
       data.map((b) => toView(b, temporalUrl, now)),
       hasMore,
     );
+  });
+
+  // Operators see every tenant's deliveries (each with its owner), tenants their own.
+  router.get('/webhooks', async (ctx) => {
+    const { tenantId, role } = ctx.state.principal;
+    const data = await webhooks.recentDeliveries(
+      role === 'operator' ? null : tenantId,
+      parseLimit(ctx.query.limit, 50, 200),
+    );
+    ctx.body = { object: 'dashboard.webhooks', data };
   });
 
   // The upstream pools now, summed over the worker processes (the same for every tenant: the GPUs are shared).

@@ -2,19 +2,22 @@ import type { DataSource } from 'typeorm';
 import { BatchEntity } from '../db/entities';
 import { batchesFinished } from '../metrics/registry';
 import { recordOnce } from '../stats/record';
-import { isTerminal, type BatchStatus } from './lifecycle';
+import type { AnnounceFinal } from '../webhooks/events';
+import { isTerminal, STAMP, type BatchStatus } from './lifecycle';
 import { moveBatch, type MoveOutcome, type StatusDetails } from './status-store';
 
 /**
  * A status write by whoever ends a batch (its workflow, or the API reconciling a batch whose run is gone): the
  * status store's guarded move, and a final status counted once in the owner's stats however often the write is
- * repeated.
+ * repeated. A final status is also announced (webhooks) on every repeat: a repeat may follow an announcement
+ * that failed, and the announcement is idempotent.
  */
 export async function recordStatus(
   db: DataSource,
   batchId: string,
   to: BatchStatus,
-  details: StatusDetails = {},
+  details: StatusDetails,
+  announce: AnnounceFinal,
 ): Promise<MoveOutcome> {
   const outcome = await moveBatch(db, batchId, to, details);
   if (outcome === 'refused' || !isTerminal(to)) return outcome;
@@ -27,5 +30,7 @@ export async function recordStatus(
     batch_duration_sum: now - row.createdAt,
   });
   if (outcome === 'moved') batchesFinished.inc({ status: to });
+  const stamp = STAMP[to];
+  await announce({ batchId, owner: row.owner, status: to, at: (stamp && row[stamp]) || now });
   return outcome;
 }

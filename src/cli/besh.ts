@@ -17,6 +17,8 @@ const USAGE = `usage: besh COMMAND [options]
   get ID --partial [--errors] [--follow]        the result lines answered so far, running or not
   delete [--files] [--batches] [--dry-run] [--yes]
                                                 delete every file and/or batch of the key's tenant
+  webhooks add URL [--events a,b]               signed batch events to URL; prints the endpoint's secret
+  webhooks list | webhooks delete ID
   keys create [--name NAME] [--tenant TENANT] [--operator]
                                                 manage API keys, on the database
   keys list
@@ -36,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   get: async () => (await import('./get')).get,
   delete: async () => (await import('./delete')).deleteAll,
   keys: async () => (await import('./keys')).keys,
+  webhooks: async () => (await import('./webhooks')).webhooks,
 };
 
 async function main(argv: string[]): Promise<void> {

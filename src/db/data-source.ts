@@ -7,6 +7,7 @@ import { Init1764201600000 } from './migrations/1764201600000-Init';
 import { Stats1764201600001 } from './migrations/1764201600001-Stats';
 import { KeyRoles1796094706592 } from './migrations/1796094706592-KeyRoles';
 import { IdempotencyKeys1796094806576 } from './migrations/1796094806576-IdempotencyKeys';
+import { Webhooks1796200000000 } from './migrations/1796200000000-Webhooks';
 import { Priority1796200000001 } from './migrations/1796200000001-Priority';
 import { PoolStats1796200000002 } from './migrations/1796200000002-PoolStats';
 import { ResultIndex1796200000003 } from './migrations/1796200000003-ResultIndex';
@@ -16,6 +17,7 @@ const MIGRATIONS = [
   Stats1764201600001,
   KeyRoles1796094706592,
   IdempotencyKeys1796094806576,
+  Webhooks1796200000000,
   Priority1796200000001,
   PoolStats1796200000002,
   ResultIndex1796200000003,

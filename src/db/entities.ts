@@ -207,6 +207,73 @@ export const IdempotencyKeyEntity = new EntitySchema<IdempotencyKeyRow>({
   indices: [{ name: 'idx_idempotency_keys_created', columns: ['createdAt'] }],
 });
 
+/** A tenant's webhook endpoint. The secret is kept as is: every delivery is signed with it (a shared secret). */
+export interface WebhookEndpointRow {
+  id: string;
+  owner: string;
+  url: string;
+  events: string[];
+  secret: string;
+  createdAt: number;
+}
+
+export const WebhookEndpointEntity = new EntitySchema<WebhookEndpointRow>({
+  name: 'WebhookEndpoint',
+  tableName: 'webhook_endpoints',
+  columns: {
+    id: { type: 'varchar', length: 64, primary: true },
+    owner: { type: 'varchar', length: 64 },
+    url: { type: 'varchar', length: 2048 },
+    events: { type: 'simple-json' },
+    secret: { type: 'varchar', length: 128 },
+    createdAt: { name: 'created_at', ...epoch },
+  },
+  indices: [{ name: 'idx_webhook_endpoints_owner_created', columns: ['owner', 'createdAt'] }],
+});
+
+/** `pending` until the receiver answers 2xx (`delivered`), 410 (`gone`), or delivery stops for another reason. */
+export type WebhookDeliveryState =
+  'pending' | 'delivered' | 'gone' | 'endpoint_deleted' | 'refused' | 'failed';
+
+/** One event's delivery to one endpoint: what the dashboard shows. */
+export interface WebhookDeliveryRow {
+  eventId: string;
+  endpointId: string;
+  owner: string;
+  batchId: string;
+  type: string;
+  state: WebhookDeliveryState;
+  attempts: number;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  createdAt: number;
+  lastAttemptAt: number | null;
+  deliveredAt: number | null;
+}
+
+export const WebhookDeliveryEntity = new EntitySchema<WebhookDeliveryRow>({
+  name: 'WebhookDelivery',
+  tableName: 'webhook_deliveries',
+  columns: {
+    eventId: { name: 'event_id', type: 'varchar', length: 64, primary: true },
+    endpointId: { name: 'endpoint_id', type: 'varchar', length: 64, primary: true },
+    owner: { type: 'varchar', length: 64 },
+    batchId: { name: 'batch_id', type: 'varchar', length: 64 },
+    type: { type: 'varchar', length: 32 },
+    state: { type: 'varchar', length: 16 },
+    attempts: { type: 'integer', default: 0 },
+    lastStatusCode: { name: 'last_status_code', type: 'integer', nullable: true },
+    lastError: { name: 'last_error', type: 'varchar', length: 500, nullable: true },
+    createdAt: { name: 'created_at', ...epoch },
+    lastAttemptAt: { name: 'last_attempt_at', ...nullableEpoch },
+    deliveredAt: { name: 'delivered_at', ...nullableEpoch },
+  },
+  indices: [
+    { name: 'idx_webhook_deliveries_owner_created', columns: ['owner', 'createdAt'] },
+    { name: 'idx_webhook_deliveries_created', columns: ['createdAt'] },
+  ],
+});
+
 /**
  * One worker process's numbers for one upstream pool, upserted every 5 s: the limits live in the workers, the
  * dashboard in the API. `requests` and `latencyMsSum` count attempts from the process's start; the `recent`
@@ -250,5 +317,7 @@ export const ENTITIES = [
   BatchEntity,
   ChunkProgressEntity,
   IdempotencyKeyEntity,
+  WebhookEndpointEntity,
+  WebhookDeliveryEntity,
   PoolStatsEntity,
 ];

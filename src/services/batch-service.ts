@@ -20,6 +20,7 @@ import { notFound, Refused } from './errors';
 import { resolveCursor, type Page } from './listing';
 import { EngineUnavailable, type BatchEngine } from './ports';
 import { failIfRunEnded } from './reconcile';
+import { announceNothing, type AnnounceFinal } from '../webhooks/events';
 
 /** How long a delete waits for a running batch to stop before asking the client to retry. */
 const STOP_WAIT_MS = 60_000;
@@ -43,6 +44,8 @@ export class BatchService {
     private readonly engine: BatchEngine,
     private readonly stopWaitMs = STOP_WAIT_MS,
     private readonly readRecheckMs = READ_RECHECK_MS,
+    /** Told when a batch whose run ended is failed here (webhooks). */
+    private readonly announce: AnnounceFinal = announceNothing,
   ) {
     this.batches = db.getRepository(BatchEntity);
   }
@@ -190,7 +193,7 @@ export class BatchService {
   /** The row as it is once an unfinished batch whose run has ended is failed; one engine call when unfinished. */
   private async settled(row: BatchRow): Promise<BatchRow> {
     if (!isUnfinished(row.status)) return row;
-    await failIfRunEnded(this.db, this.engine, row.id);
+    await failIfRunEnded(this.db, this.engine, row.id, this.announce);
     return this.batches.findOneByOrFail({ id: row.id });
   }
 

@@ -19,5 +19,5 @@ export class Refused extends Error {
   }
 }
 
-export const notFound = (what: 'File' | 'Batch', id: string) =>
+export const notFound = (what: 'File' | 'Batch' | 'WebhookEndpoint', id: string) =>
   new Refused('not_found', `No such ${what} object: ${id.slice(0, 200)}`, 'not_found', 'id');

@@ -9,7 +9,7 @@ export interface Page<T> {
 /** The row an `after` cursor names, which must be the caller's own; anything else refuses `after`. */
 export async function resolveCursor<T>(
   after: string | undefined,
-  what: 'File' | 'Batch',
+  what: 'File' | 'Batch' | 'WebhookEndpoint',
   isId: (id: string) => boolean,
   findOwned: (id: string) => Promise<T | null>,
 ): Promise<T | null> {

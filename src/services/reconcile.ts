@@ -6,6 +6,7 @@ import { isUnfinished, UNFINISHED_STATUSES } from '../batches/lifecycle';
 import { recordStatus } from '../batches/record-status';
 import { BatchEntity } from '../db/entities';
 import type { BatchError } from '../shared/openai';
+import { announceNothing, type AnnounceFinal } from '../webhooks/events';
 import type { BatchEngine, ClosedRunStatus, RunState } from './ports';
 
 /**
@@ -44,6 +45,7 @@ export async function failIfRunEnded(
   db: DataSource,
   engine: Pick<BatchEngine, 'describe'>,
   batchId: string,
+  announce: AnnounceFinal = announceNothing,
 ): Promise<boolean> {
   const run = await engine.describe(batchId);
   if (run.state === 'running') return false;
@@ -52,7 +54,8 @@ export async function failIfRunEnded(
     .findOne({ select: { status: true, createdAt: true }, where: { id: batchId } });
   if (!row || !isUnfinished(row.status)) return false;
   if (run.state === 'not_found' && Date.now() / 1000 - row.createdAt < START_GRACE_SECONDS) return false;
-  return (await recordStatus(db, batchId, 'failed', { errors: [runEndedError(run)] })) === 'moved';
+  const errors = [runEndedError(run)];
+  return (await recordStatus(db, batchId, 'failed', { errors }, announce)) === 'moved';
 }
 
 /** The periodic sweep: every unfinished batch, page by page; returns how many it failed. */
@@ -60,6 +63,7 @@ export async function failEndedRuns(
   db: DataSource,
   engine: Pick<BatchEngine, 'describe'>,
   onPage: () => void = () => undefined,
+  announce: AnnounceFinal = announceNothing,
 ): Promise<number> {
   let failed = 0;
   let after = '';
@@ -71,7 +75,7 @@ export async function failEndedRuns(
       take: PAGE,
     });
     if (rows.length === 0) return failed;
-    for (const { id } of rows) if (await failIfRunEnded(db, engine, id)) failed++;
+    for (const { id } of rows) if (await failIfRunEnded(db, engine, id, announce)) failed++;
     after = rows[rows.length - 1].id;
     onPage();
   }

@@ -17,6 +17,7 @@ const timeOrdered = () => Date.now().toString(36).padStart(9, '0') + randomToken
 
 export const newFileId = () => `file-${timeOrdered()}`;
 export const newBatchId = () => `batch_${timeOrdered()}`;
+export const newWebhookEndpointId = () => `we_${timeOrdered()}`;
 
 /** Output and error files get ids derived from their batch, so a retried finalization reuses them. */
 export const batchResultFileId = (batchId: string, kind: 'output' | 'error') =>
@@ -25,3 +26,4 @@ export const batchResultFileId = (batchId: string, kind: 'output' | 'error') =>
 // Ids are checked before they reach storage or SQL: anything else is simply "not found".
 export const isFileId = (id: string) => /^file-[A-Za-z0-9]{1,64}$/.test(id);
 export const isBatchId = (id: string) => /^batch_[A-Za-z0-9]{1,64}$/.test(id);
+export const isWebhookEndpointId = (id: string) => /^we_[A-Za-z0-9]{1,60}$/.test(id);

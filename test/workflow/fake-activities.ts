@@ -91,6 +91,9 @@ export function fakeActivities(store: FakeBatchStore, behaviour: FakeBehaviour =
     cleanupBatch: async () => undefined,
     deleteExpiredFiles: notUsed,
     sweepScratch: notUsed,
+    planWebhookDeliveries: notUsed,
+    deliverWebhook: notUsed,
+    markWebhookFailed: notUsed,
   };
   return recorded(impl);
 }
