@@ -1,4 +1,4 @@
-/* global window, document, sessionStorage, fetch, confirm, setTimeout, clearTimeout, URL, URLSearchParams, Chart */
+/* global window, document, sessionStorage, fetch, confirm, setTimeout, clearTimeout, URL, URLSearchParams, Blob, Chart */
 // The BESH dashboard: plain browser JavaScript, no build step. Every string that comes from the API goes into
 // the page as text (textContent, or setAttribute on attributes that cannot run code): the original dashboard
 // put endpoints and ids into innerHTML and had a stored XSS.
@@ -276,17 +276,21 @@
         $('range').value = range;
       }
       const range = `range=${state.range}`;
-      const [summary, throughput, uploads, list] = await Promise.all([
+      const [summary, throughput, uploads, list, pools, deliveries] = await Promise.all([
         getJson(`/v1/dashboard/summary?${range}`),
         getJson(`/v1/dashboard/throughput?${range}`),
         getJson(`/v1/dashboard/uploads?${range}`),
         getJson(`/v1/dashboard/batches?${query}`),
+        getJson('/v1/dashboard/pools'),
+        getJson('/v1/dashboard/webhooks?limit=20'),
       ]);
       if (generation !== state.generation) return;
       renderCards(summary);
       renderThroughput(throughput);
       renderUploads(uploads);
       renderBatches(list);
+      renderPools(pools.data);
+      renderDeliveries(deliveries.data);
       $('banner').hidden = true;
       $('updated').textContent = `Updated ${zoned(Date.now()).second}`;
     } catch (err) {
@@ -533,6 +537,8 @@
     r.endpoint = el('code');
     r.model = el('div', { class: 'model small muted', 'data-testid': 'model' });
     r.created = el('span');
+    r.priority = el('span', { 'data-testid': 'priority' });
+    r.deadline = el('div', { class: 'small muted', 'data-testid': 'deadline' });
     r.progress = el('progress', { max: '100', value: '0' });
     r.percent = el('div', { class: 'small', 'data-testid': 'percent' });
     r.counts = el('div', { class: 'small muted', 'data-testid': 'counts' });
@@ -558,6 +564,16 @@
       },
       'Errors',
     );
+    r.sofar = el(
+      'button',
+      {
+        type: 'button',
+        class: 'link',
+        'data-testid': `download-partial-${id}`,
+        title: 'Download the results answered so far',
+      },
+      'Output so far',
+    );
     r.temporal = el(
       'a',
       {
@@ -573,6 +589,7 @@
 
     r.output.addEventListener('click', () => void download(r.batch.output_file_id, 'output'));
     r.errors.addEventListener('click', () => void download(r.batch.error_file_id, 'error'));
+    r.sofar.addEventListener('click', () => void downloadPartial(id));
     r.cancel.addEventListener(
       'click',
       () =>
@@ -599,13 +616,13 @@
       'tr',
       { 'data-testid': `batch-row-${id}` },
       el('td', {}, el('code', { class: 'batch-id', title: id }, id), r.fileName, r.metadata),
-      el('td', {}, r.status, r.problems),
+      el('td', {}, r.status, r.priority, r.problems),
       el('td', {}, r.endpoint, r.model),
-      el('td', { class: 'nowrap' }, r.created),
+      el('td', { class: 'nowrap' }, r.created, r.deadline),
       el('td', { class: 'progress-col' }, r.progress, r.percent, r.counts),
       el('td', { class: 'num' }, r.tokens),
       el('td', { class: 'nowrap' }, r.duration),
-      el('td', { class: 'actions' }, r.output, r.errors, r.temporal, r.cancel, r.remove),
+      el('td', { class: 'actions' }, r.output, r.sofar, r.errors, r.temporal, r.cancel, r.remove),
     );
     return r;
   }
@@ -641,6 +658,18 @@
     r.model.setAttribute('title', b.model || '');
     r.created.textContent = dateTime(b.created_at);
     r.created.setAttribute('title', b.created_at);
+    // Normal is the default: only another priority is worth a badge.
+    const priority = b.priority || 'normal';
+    r.priority.textContent = priority === 'normal' ? '' : priority;
+    r.priority.className =
+      priority === 'normal' ? '' : `badge priority-${priority === 'high' ? 'high' : 'low'}`;
+    r.priority.setAttribute('title', `priority ${priority}`);
+    // The deadline matters while the batch runs; afterwards the row's times say how it ended.
+    const running = b.expires_at && !TERMINAL.has(b.status);
+    const left = running ? (Date.parse(b.expires_at) - Date.now()) / 1000 : 0;
+    r.deadline.textContent = !running ? '' : left > 0 ? `due in ${duration(left)}` : 'due now';
+    r.deadline.setAttribute('title', running ? `deadline (completion window) ${dateTime(b.expires_at)}` : '');
+    r.deadline.hidden = !running;
     const percent = Math.max(0, Math.min(100, Math.floor(Number(b.percent) || 0)));
     r.progress.value = percent;
     r.progress.className = `bar-${STATUSES.includes(b.status) ? b.status : 'unknown'}`;
@@ -659,6 +688,7 @@
         ? duration(b.duration_seconds)
         : `${duration((Date.now() - Date.parse(b.created_at)) / 1000)} so far`;
     r.output.hidden = !b.output_file_id;
+    r.sofar.hidden = !!b.output_file_id || TERMINAL.has(b.status) || b.request_counts.completed === 0;
     r.errors.hidden = !b.error_file_id;
     const temporal = httpUrl(b.temporal_url);
     r.temporal.hidden = !temporal;
@@ -713,6 +743,70 @@
     $('page-label').textContent = `Page ${state.cursors.length + 1}`;
   }
 
+  /** Each upstream pool: requests in flight against its adaptive limit, rate and latency. */
+  function renderPools(pools) {
+    $('pool-rows').replaceChildren(
+      ...pools.map((p) =>
+        el(
+          'tr',
+          { 'data-testid': `pool-row-${p.pool}` },
+          el('td', {}, el('code', {}, p.pool)),
+          el(
+            'td',
+            { class: 'progress-col' },
+            el('progress', { max: String(Math.max(1, p.limit)), value: String(p.in_flight) }),
+            el(
+              'div',
+              { class: 'small', 'data-testid': 'pool-in-flight' },
+              `${num(p.in_flight)} of ${num(p.limit)}`,
+            ),
+          ),
+          el(
+            'td',
+            { class: 'num', 'data-testid': 'pool-rate' },
+            `${num(Math.round(p.requests_per_second))}/s`,
+          ),
+          el(
+            'td',
+            { class: 'num', 'data-testid': 'pool-latency' },
+            p.mean_latency_ms === null ? '–' : `${num(p.mean_latency_ms)} ms`,
+          ),
+          el('td', { class: 'num muted' }, num(p.workers)),
+        ),
+      ),
+    );
+    $('no-pools').hidden = pools.length > 0;
+  }
+
+  /** The latest webhook deliveries: delivered, retrying (with the last answer) or given up. */
+  function renderDeliveries(deliveries) {
+    $('delivery-rows').replaceChildren(
+      ...deliveries.map((d) => {
+        const answer =
+          d.last_status_code !== null && d.last_status_code !== undefined
+            ? `HTTP ${d.last_status_code}`
+            : d.last_error || '';
+        const when = d.delivered_at ?? d.last_attempt_at ?? d.created_at;
+        return el(
+          'tr',
+          { 'data-testid': `delivery-row-${d.event_id}-${d.endpoint_id}` },
+          el('td', {}, el('code', {}, d.type), el('div', { class: 'small muted' }, d.event_id)),
+          el('td', {}, el('code', { class: 'batch-id', title: d.batch_id }, d.batch_id)),
+          el('td', {}, el('code', { class: 'small' }, d.endpoint_id)),
+          el(
+            'td',
+            {},
+            el('span', { class: `badge delivery-${d.state}`, 'data-testid': 'delivery-state' }, d.state),
+          ),
+          el('td', { class: 'num', 'data-testid': 'delivery-attempts' }, num(d.attempts)),
+          el('td', { class: 'small' }, answer),
+          el('td', { class: 'nowrap' }, when ? dateTime(when * 1000) : ''),
+        );
+      }),
+    );
+    $('no-deliveries').hidden = deliveries.length > 0;
+  }
+
   // --- actions ---------------------------------------------------------------------------------------------------
 
   /** Asks first; auto-refresh waits while the question is open and the API answers. */
@@ -746,6 +840,34 @@
       setTimeout(() => URL.revokeObjectURL(url), 60_000);
     } catch (err) {
       handleError(err, `download the ${kind} file ${fileId}`);
+    } finally {
+      state.busy--;
+    }
+  }
+
+  /** The lines a running batch has answered so far (GET …/partial_results, page after page), saved as a file. */
+  async function downloadPartial(id) {
+    state.busy++;
+    try {
+      const parts = [];
+      let after = null;
+      for (;;) {
+        const query = new URLSearchParams({ limit: '10000' });
+        if (after) query.set('after', after);
+        const res = await api(`/v1/batches/${encodeURIComponent(id)}/partial_results?${query}`);
+        const text = await res.text();
+        parts.push(text);
+        after = res.headers.get('x-next-after');
+        if (!text || res.headers.get('x-has-more') === 'false') break;
+      }
+      const url = URL.createObjectURL(new Blob(parts, { type: 'application/jsonl' }));
+      const link = el('a', { href: url, download: `${id}_output_so_far.jsonl`, hidden: '' });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) {
+      handleError(err, `download the results of batch ${id} so far`);
     } finally {
       state.busy--;
     }

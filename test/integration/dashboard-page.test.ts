@@ -5,7 +5,7 @@ import { toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { projectRoot } from '../../src/paths';
-import { batchLines, createBatch, toJsonl, waitForBatch } from '../support/batches';
+import { batchLines, createBatch, downloadLines, toJsonl, waitForBatch } from '../support/batches';
 import { testOutputDir } from '../support/global';
 import { startStack, type Stack } from '../support/stack';
 
@@ -384,11 +384,13 @@ describe('Dashboard page in a real browser (Chromium)', function () {
       file: await toFile(Buffer.from(toJsonl(batchLines(1200))), 'slow.jsonl'),
       purpose: 'batch',
     });
+    // A BESH create parameter: the Node SDK sends extra body keys as they are.
     const slow = await s.openai.batches.create({
       input_file_id: file.id,
       endpoint: '/v1/chat/completions',
       completion_window: '24h',
-    });
+      priority: 'low',
+    } as Parameters<typeof s.openai.batches.create>[0]);
     await waitForBatch(s.openai, slow.id, {
       until: (b) => b.status === 'in_progress' && (b.request_counts?.completed ?? 0) > 0,
     });
@@ -399,6 +401,27 @@ describe('Dashboard page in a real browser (Chromium)', function () {
       /^\d+% · ETA \d/.test((await r.getByTestId('percent').textContent()) ?? ''),
     );
     assert.equal(await r.getByTestId('status').textContent(), 'in_progress');
+    assert.equal(await r.getByTestId('priority').textContent(), 'low');
+    assert.match((await r.getByTestId('deadline').textContent()) ?? '', /^due in 23h \d+m$/);
+    // The pool works for it: requests in flight against the adaptive limit.
+    await until('the pool in use', async () => {
+      const m = /^(\d+) of (\d+)$/.exec(
+        (await page.getByTestId('pool-in-flight').first().textContent()) ?? '',
+      );
+      return m && Number(m[1]) > 0 && Number(m[2]) > 0;
+    });
+    // The results so far, saved from the partial results pages: each line once.
+    const [partial] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId(`download-partial-${slow.id}`).click(),
+    ]);
+    const soFar = fs
+      .readFileSync(await partial.path(), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { custom_id: string });
+    assert.ok(soFar.length > 0, 'lines answered so far');
+    assert.equal(new Set(soFar.map((l) => l.custom_id)).size, soFar.length);
     await page.screenshot({ path: path.join(testOutputDir, 'dashboard-running.png'), fullPage: true });
 
     await page.getByTestId(`cancel-${slow.id}`).click();
@@ -408,6 +431,12 @@ describe('Dashboard page in a real browser (Chromium)', function () {
     assert.ok(['cancelling', 'cancelled'].includes((await s.openai.batches.retrieve(slow.id)).status));
     const cancelled = await waitForBatch(s.openai, slow.id);
     assert.equal(cancelled.status, 'cancelled');
+    const output = new Set((await downloadLines(s.openai, cancelled.output_file_id)).map((l) => l.custom_id));
+    assert.deepEqual(
+      soFar.filter((l) => !output.has(l.custom_id)),
+      [],
+      'every line saved so far is in the output',
+    );
     assert.ok(cancelled.request_counts!.total === 1200 && cancelled.request_counts!.completed < 1200);
     await until(
       'the cancelled badge',

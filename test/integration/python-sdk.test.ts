@@ -20,6 +20,8 @@ interface Observed {
   batch: {
     status: string;
     metadata: Record<string, string> | null;
+    priority_at_create: string | null;
+    priority: string | null;
     request_counts: { total: number; completed: number; failed: number } | null;
     error_file_id: string | null;
   };
@@ -57,6 +59,11 @@ describe('The official Python openai SDK against BESH', function () {
 
     assert.equal(seen.batch.status, 'completed');
     assert.deepEqual(seen.batch.metadata, { client: 'python-sdk' });
+    assert.deepEqual(
+      [seen.batch.priority_at_create, seen.batch.priority],
+      ['high', 'high'],
+      'extra_body priority',
+    );
     assert.deepEqual(seen.batch.request_counts, { total: 20, completed: 20, failed: 0 });
     assert.equal(seen.batch.error_file_id, null);
     assert.equal(seen.output_line_count, 20);

@@ -71,7 +71,9 @@ def main() -> dict:
         endpoint="/v1/chat/completions",
         completion_window="24h",
         metadata={"client": "python-sdk"},
+        extra_body={"priority": "high"},  # a BESH create parameter
     )
+    priority_at_create = getattr(batch, "priority", None)
     deadline = time.monotonic() + 60
     while batch.status not in FINAL:
         if time.monotonic() > deadline:
@@ -118,6 +120,8 @@ def main() -> dict:
             "id": batch.id,
             "status": batch.status,
             "metadata": batch.metadata,
+            "priority_at_create": priority_at_create,
+            "priority": getattr(batch, "priority", None),
             "request_counts": batch.request_counts.model_dump() if batch.request_counts else None,
             "output_file_id": batch.output_file_id,
             "error_file_id": batch.error_file_id,
