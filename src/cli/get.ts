@@ -32,7 +32,9 @@ async function printPartial(
   let lines = 0;
   for (;;) {
     const res = await client
-      .get(`/batches/${id}/partial_results`, { query: { kind: opts.kind, after, limit: 10_000 } })
+      .get(`/batches/${encodeURIComponent(id)}/partial_results`, {
+        query: { kind: opts.kind, after, limit: 10_000 },
+      })
       .asResponse();
     const text = await res.text();
     if (text) process.stdout.write(text);

@@ -72,7 +72,7 @@ export interface PartLine {
 
 /**
  * Streams a chunk's finished lines in write order, each custom_id once: two overlapping attempts may both have
- * answered a request, and the answer stored first wins.
+ * answered a request, and the answer in the first segment in key order (seq, then kind, then tag) wins.
  */
 export async function* readSegments(parts: BlobStore, segments: Segment[]): AsyncGenerator<PartLine> {
   const seen = new Set<string>();

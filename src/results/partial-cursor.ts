@@ -18,15 +18,24 @@ export interface ChunkPosition {
   read: number;
 }
 
+/**
+ * In the result file: a byte offset, the chunk section it falls in and the lines of that section before it, and
+ * what a reader of the running batch had already read of each chunk from that section on (lines to skip there).
+ */
+export interface FilePosition {
+  offset: number;
+  section: number;
+  line: number;
+  skips: Map<number, number>;
+}
+
 export type PartialCursor =
   | { kind: PartKind; phase: 'running'; chunks: Map<number, ChunkPosition> }
-  | { kind: PartKind; phase: 'file'; offset: number };
+  | ({ kind: PartKind; phase: 'file' } & FilePosition);
 
 const VERSION = 1;
 const KIND_CODE: Record<PartKind, number> = { out: 0, err: 1 };
 const KIND_OF = ['out', 'err'] as const;
-/** More chunk entries than any batch can have; bounds what decoding a hostile cursor costs. */
-const MAX_ENTRIES = 100_000;
 
 export const startCursor = (kind: PartKind): PartialCursor => ({ kind, phase: 'running', chunks: new Map() });
 
@@ -44,6 +53,15 @@ export function encodeCursor(cursor: PartialCursor): string {
   if (cursor.phase === 'file') {
     out.push(1);
     putVarint(out, cursor.offset);
+    putVarint(out, cursor.section);
+    putVarint(out, cursor.line);
+    let previous = -1;
+    for (const [chunk, read] of [...cursor.skips].sort((a, b) => a[0] - b[0])) {
+      if (read === 0) continue;
+      putVarint(out, chunk - previous - 1);
+      putVarint(out, read);
+      previous = chunk;
+    }
   } else {
     out.push(0);
     let previous = -1;
@@ -83,13 +101,20 @@ export function decodeCursor(token: string, kind: PartKind): PartialCursor {
   at = 3;
   if (bytes[2] === 1) {
     const offset = varint();
-    if (at !== bytes.length) throw new InvalidCursor('malformed');
-    return { kind, phase: 'file', offset };
+    const section = varint();
+    const line = varint();
+    const skips = new Map<number, number>();
+    for (let previous = -1; at < bytes.length;) {
+      const chunk = previous + 1 + varint();
+      skips.set(chunk, varint());
+      previous = chunk;
+    }
+    return { kind, phase: 'file', offset, section, line, skips };
   }
+  // The token's length (at most 20,000 characters) bounds the entries, and so what decoding costs.
   const chunks = new Map<number, ChunkPosition>();
   let previous = -1;
   while (at < bytes.length) {
-    if (chunks.size >= MAX_ENTRIES) throw new InvalidCursor('malformed');
     const chunk = previous + 1 + varint();
     chunks.set(chunk, { segments: varint(), lines: varint(), read: varint() });
     previous = chunk;

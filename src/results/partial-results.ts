@@ -1,8 +1,8 @@
 import type { ResultIndex } from '../db/entities';
 import { readLines } from '../files/line-reader';
-import type { BlobStore } from '../storage/blob-store';
+import { BlobNotFoundError, type BlobStore } from '../storage/blob-store';
 import { readSegments, segmentsByChunk, type PartKind, type Segment } from './chunk-segments';
-import { InvalidCursor, type ChunkPosition, type PartialCursor } from './partial-cursor';
+import { InvalidCursor, type ChunkPosition, type FilePosition, type PartialCursor } from './partial-cursor';
 
 export interface PageLimits {
   lines: number;
@@ -41,8 +41,10 @@ const tagOf = (s: Segment) => s.key.slice(s.key.lastIndexOf('.') + 1);
  * The lines of a running batch after `cursor`, from its chunks' segments, chunk by chunk. A chunk written by one
  * attempt holds each custom_id once, so its position is a segment and a line in it, and only segments after it
  * are read. A chunk resumed by another attempt may hold a custom_id twice: it is read from its start with the
- * same rule as finalization (the first stored answer wins), skipping the lines already read, so the pages never
- * repeat a line and hold exactly what the result file will.
+ * same rule as finalization (the answer in the first segment in key order wins), skipping the lines already read,
+ * so the pages never repeat a line and hold exactly what the result file will. (Unless two attempts wrote at once,
+ * a worker cut off from Temporal still running beside its replacement: a segment of the late one may then sort
+ * before lines already given, and the reader may see a line twice or miss one.)
  */
 export async function readRunning(
   parts: BlobStore,
@@ -108,9 +110,11 @@ async function readResumed(
 }
 
 /**
- * The lines of a finished batch's result file after `cursor`. A byte offset continues where it points. A cursor
- * from the running batch skips, in each chunk's section of the file, the lines it already read there: the file
- * holds each chunk's lines in the order partial reads gave them, followed by its unanswered requests.
+ * The lines of a finished batch's result file after `cursor`. The file holds each chunk's lines in the order
+ * partial reads gave them (segments in key order, the first answer of a custom_id winning), then the chunk's
+ * unanswered requests; `index` gives each chunk's line count. A cursor from the running batch becomes a position at
+ * the file's start that skips, in each chunk's section, the lines already read there; the skips of the sections
+ * not yet passed travel on in the cursor, so a page may end anywhere.
  */
 export async function readFinished(
   blobs: BlobStore,
@@ -120,45 +124,48 @@ export async function readFinished(
   limits: PageLimits,
 ): Promise<PartialPage> {
   const { kind } = cursor;
+  const from: FilePosition =
+    cursor.phase === 'file'
+      ? cursor
+      : {
+          offset: 0,
+          section: 0,
+          line: 0,
+          skips: new Map([...cursor.chunks].map(([chunk, p]) => [chunk, p.read])),
+        };
+  const lengths = index?.[kind];
+  // Finalized without an index (before partial results existed): only a reader who read nothing can go on.
+  if (!lengths && [...from.skips.values()].some((n) => n > 0)) throw new InvalidCursor('stale');
   const page = new Page(limits);
   const size = fileId === null ? 0 : ((await blobs.size(fileId)) ?? 0);
-  const start = cursor.phase === 'file' ? Math.min(cursor.offset, size) : 0;
+  const start = Math.min(from.offset, size);
   let offset = start;
-  const done = (): PartialPage => ({
-    lines: page.lines,
-    next: { kind, phase: 'file', offset },
-    hasMore: offset < size,
-  });
-  if (fileId === null || offset >= size) return done();
-
-  const sections = cursor.phase === 'running' ? sectionsToSkip(cursor, index) : null;
-  for await (const { line, end } of readLines(await blobs.get(fileId, { start, end: size }))) {
-    if (line.length > 0 && !sections?.skip()) {
-      if (page.full) break;
-      page.add(line);
+  let section = from.section;
+  let line = from.line;
+  const done = (hasMore: boolean): PartialPage => {
+    const skips = new Map([...from.skips].filter(([chunk]) => chunk >= section));
+    return { lines: page.lines, next: { kind, phase: 'file', offset, section, line, skips }, hasMore };
+  };
+  if (fileId === null || offset >= size) return done(false);
+  let source;
+  try {
+    source = await blobs.get(fileId, { start, end: size });
+  } catch (err) {
+    if (err instanceof BlobNotFoundError) return done(false); // deleted with its batch meanwhile
+    throw err;
+  }
+  for await (const { line: text, end } of readLines(source)) {
+    if (text.length > 0) {
+      while (lengths && section < lengths.length && line >= lengths[section]) {
+        section++;
+        line = 0;
+      }
+      const seen = line < (from.skips.get(section) ?? 0);
+      if (!seen && page.full) break;
+      line++;
+      if (!seen) page.add(text);
     }
     offset = start + end;
   }
-  return done();
-}
-
-/** Walks the file's chunk sections and says of each line whether a partial read gave it already. */
-function sectionsToSkip(cursor: Extract<PartialCursor, { phase: 'running' }>, index: ResultIndex | null) {
-  const lengths = index?.[cursor.kind];
-  if (!lengths) {
-    // Finalized without an index (before partial results existed): only a reader who read nothing can go on.
-    if ([...cursor.chunks.values()].some((p) => p.read > 0)) throw new InvalidCursor('stale');
-    return null;
-  }
-  let chunk = 0;
-  let line = 0;
-  return {
-    skip(): boolean {
-      while (chunk < lengths.length && line >= lengths[chunk]) {
-        chunk++;
-        line = 0;
-      }
-      return line++ < (cursor.chunks.get(chunk)?.read ?? 0);
-    },
-  };
+  return done(offset < size);
 }

@@ -9,7 +9,7 @@ import {
   startCursor,
   type PartialCursor,
 } from '../results/partial-cursor';
-import { readFinished, readRunning, type PageLimits } from '../results/partial-results';
+import { readFinished, readRunning, type PageLimits, type PartialPage } from '../results/partial-results';
 import { isBatchId } from '../shared/ids';
 import { BlobNotFoundError, type BlobStore } from '../storage/blob-store';
 import { notFound, Refused } from './errors';
@@ -61,13 +61,18 @@ export class PartialResultsService {
     try {
       if (!finished(row)) {
         if (cursor.phase === 'file') throw stale();
+        let page: PartialPage | null = null;
         try {
-          return present(await readRunning(this.parts, batchId, cursor, limits));
+          page = await readRunning(this.parts, batchId, cursor, limits);
         } catch (err) {
-          // Finalization ended and removed the segments while they were read: the result files hold them.
           if (!(err instanceof BlobNotFoundError)) throw err;
-          row = await this.find(owner, batchId);
-          if (!finished(row)) throw err;
+        }
+        // Finalization commits the result files before cleanup deletes a single segment: if the batch still has
+        // none now, no segment went while they were read. Otherwise the page may lack some, and the files hold all.
+        row = await this.find(owner, batchId);
+        if (!finished(row)) {
+          if (!page) throw new Error(`a segment of unfinished batch ${batchId} is missing`);
+          return present(page);
         }
       }
       const fileId = kind === 'out' ? row.outputFileId : row.errorFileId;
@@ -88,7 +93,7 @@ export class PartialResultsService {
 /** Finalization recorded the result files (their index comes with them), or the batch ended without any. */
 const finished = (row: BatchRow) => row.resultIndex !== null || isTerminal(row.status);
 
-const present = (page: { lines: Buffer[]; next: PartialCursor; hasMore: boolean }): PartialResults => ({
+const present = (page: PartialPage): PartialResults => ({
   lines: page.lines,
   nextAfter: encodeCursor(page.next),
   hasMore: page.hasMore,

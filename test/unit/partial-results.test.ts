@@ -105,7 +105,17 @@ describe('partial results: every line once, while a batch runs and after', () =>
         },
       ),
     );
-    const file: PartialCursor = { kind: 'err', phase: 'file', offset: 2 ** 40 + 3 };
+    const file: PartialCursor = {
+      kind: 'err',
+      phase: 'file',
+      offset: 2 ** 40 + 3,
+      section: 7,
+      line: 12,
+      skips: new Map([
+        [7, 30],
+        [9, 1000],
+      ]),
+    };
     assert.deepEqual(decodeCursor(encodeCursor(file), 'err'), file);
     for (const bad of ['', 'x', '!!!', encodeCursor(file).slice(0, -2), 'AQAA' + 'gICA', 'a'.repeat(20001)])
       assert.throws(() => decodeCursor(bad, 'err'), InvalidCursor, bad.slice(0, 20));
@@ -159,6 +169,11 @@ describe('partial results: every line once, while a batch runs and after', () =>
           );
         }
       }
+      // The reader falls behind in chunk 0 after having read from every chunk: the file's first pages then end
+      // inside chunk 0's section, and the lines already read from the later chunks must still be skipped.
+      for (let i = 0; i < 20; i++) void writers.get(0)!.append('out', line(`c0-late-${i}`, 'out', attempt));
+      for (let i = 0; i < 20; i++)
+        void writers.get(0)!.append('err', line(`c0-late-err-${i}`, 'err', attempt));
       for (const w of writers.values()) await w.close();
       // Chunk 3 was cut short: finalization adds error lines for its unanswered requests.
       const missing = new Map([[3, ['c3-never-1', 'c3-never-2']]]);
