@@ -5,6 +5,7 @@ import { isTerminal, UNFINISHED_STATUSES } from '../src/batches/lifecycle';
 import type { CleanupReport } from '../src/contract/batch-workflow';
 import { deleteExpiredIdempotencyKeys } from '../src/services/idempotency';
 import { deleteBatchSegments } from '../src/results/chunk-segments';
+import { deleteOldDeliveries } from '../src/webhooks/delivery';
 import type { ActivityDeps } from './deps';
 import { reconcileBatches } from './reconcile-batches';
 
@@ -22,6 +23,7 @@ export function deleteExpiredFilesActivity(deps: ActivityDeps) {
   return async function deleteExpiredFiles(): Promise<Pick<CleanupReport, 'expiredFiles' | 'freedBytes'>> {
     await reconcileBatches(deps);
     await deleteExpiredIdempotencyKeys(deps.db);
+    await deleteOldDeliveries(deps.db);
     const files = deps.db.getRepository(FileEntity);
     const now = Math.floor(Date.now() / 1000);
     let expiredFiles = 0;

@@ -1,5 +1,5 @@
 import { Agent, request, type Dispatcher } from 'undici';
-import type { DataSource } from 'typeorm';
+import { LessThan, type DataSource } from 'typeorm';
 import { WebhookDeliveryEntity, WebhookEndpointEntity, type WebhookDeliveryRow } from '../db/entities';
 import type {
   DeliverWebhookInput,
@@ -11,7 +11,7 @@ import { eventPayload } from './events';
 import { signatureHeaders } from './signing';
 import { guardedLookup, parseWebhookUrl } from './url-policy';
 
-/** A receiver must answer within this; Standard Webhooks suggests a short timeout and a fast 2xx. */
+/** A receiver must have answered (and been read) within this; Standard Webhooks suggests a fast 2xx. */
 export const DELIVERY_TIMEOUT_MS = 15_000;
 /** Only the status matters; at most this much of an answer is read. */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -104,8 +104,9 @@ export async function deliverOnce(
       },
       dispatcher: (opts.allowPrivate ? openAgent : guardedAgent) as Dispatcher,
       reset: true,
-      headersTimeout: DELIVERY_TIMEOUT_MS,
-      bodyTimeout: DELIVERY_TIMEOUT_MS,
+      // The whole attempt, connection to the last byte read: a receiver that trickles its answer cannot hold a
+      // worker's activity slot past the attempt's own timeout, and be sent the event again meanwhile.
+      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
     });
     status = answer.statusCode;
     await drain(answer.body);
@@ -143,4 +144,14 @@ export async function markFailed(db: DataSource, eventId: string, endpointId: st
   await db
     .getRepository(WebhookDeliveryEntity)
     .update({ eventId, endpointId, state: 'pending' }, { state: 'failed' });
+}
+
+/** Deliveries are kept this long for the dashboard, then deleted by the cleanup schedule. */
+export const DELIVERIES_KEPT_SECONDS = 30 * 24 * 3600;
+
+/** Deletes the deliveries older than DELIVERIES_KEPT_SECONDS; one still pending (retrying) cannot be that old. */
+export async function deleteOldDeliveries(db: DataSource): Promise<void> {
+  await db
+    .getRepository(WebhookDeliveryEntity)
+    .delete({ createdAt: LessThan(nowSeconds() - DELIVERIES_KEPT_SECONDS) });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -7,12 +8,14 @@ import { promisify } from 'node:util';
 import OpenAI, { InvalidWebhookSignatureError } from 'openai';
 import { WebhookDeliveryEntity } from '../../src/db/entities';
 import { projectRoot } from '../../src/paths';
+import { failIfRunEnded } from '../../src/services/reconcile';
 import type { ListPage } from '../../src/shared/openai';
 import type { CreatedWebhookEndpoint, WebhookEndpointObject } from '../../src/webhooks/endpoints';
 import { batchLines, createBatch, toJsonl, waitForBatch } from '../support/batches';
 import { freePort } from '../support/ports';
 import { exited, spawnEntry, until } from '../support/processes';
 import { startStack, type Stack } from '../support/stack';
+import { cleanupWorkflow } from '../../workflows';
 
 const python = path.join(projectRoot, '.tools', 'pyvenv', 'bin', 'python');
 const unwrapScript = path.join(projectRoot, 'test', 'python', 'webhook_unwrap.py');
@@ -291,6 +294,38 @@ describe('Signed webhooks, as OpenAI sends them', function () {
         const event = await s.openai.webhooks.unwrap(hook.got[0].body, hook.got[0].headers, endpoint.secret);
         assert.equal(event.type, 'batch.failed');
         assert.equal(event.data.id, batch.id);
+      } finally {
+        s.sim.setFaults({ stallRate: 0 });
+        await s.openai.delete(`/webhook_endpoints/${endpoint.id}`);
+      }
+    });
+
+    it('sends from the cleanup sweep the event of a batch failed by a process that stopped before announcing it', async () => {
+      const hook = await receiver();
+      const endpoint = await addEndpoint(s.openai, { url: hook.url, events: ['batch.failed'] });
+      s.sim.setFaults({ stallRate: 1, stallMs: 30_000 });
+      try {
+        const batch = await createBatch(s.openai, toJsonl(batchLines(5)));
+        await waitForBatch(s.openai, batch.id, { until: (b) => b.status === 'in_progress' });
+        await s.temporal.workflow.getHandle(batch.id).terminate('test: the run is gone');
+        // What the API does on a read, without the announcement: as if it stopped right after the write.
+        const gone = { describe: () => Promise.resolve({ state: 'closed', status: 'TERMINATED' } as const) };
+        assert.equal(await failIfRunEnded(s.db, gone, batch.id), true);
+        assert.equal(hook.got.length, 0);
+        await s.temporal.workflow.execute(cleanupWorkflow, {
+          taskQueue: s.config.taskQueue,
+          workflowId: `cleanup-${randomUUID()}`,
+        });
+        await until('the batch.failed delivery', () => hook.got.length >= 1, 30_000);
+        const event = await s.openai.webhooks.unwrap(hook.got[0].body, hook.got[0].headers, endpoint.secret);
+        assert.equal(event.type, 'batch.failed');
+        assert.equal(event.data.id, batch.id);
+        // A second sweep finds its delivery and sends nothing more.
+        await s.temporal.workflow.execute(cleanupWorkflow, {
+          taskQueue: s.config.taskQueue,
+          workflowId: `cleanup-${randomUUID()}`,
+        });
+        assert.equal(hook.got.length, 1);
       } finally {
         s.sim.setFaults({ stallRate: 0 });
         await s.openai.delete(`/webhook_endpoints/${endpoint.id}`);

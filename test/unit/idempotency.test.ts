@@ -12,6 +12,7 @@ import type { AuthState } from '../../api/auth';
 import { errorHandler } from '../../api/errors';
 import { idempotently } from '../../api/idempotency';
 import type { Principal } from '../../src/auth/api-keys';
+import { loadConfig } from '../../src/config';
 import { IdempotencyKeyEntity } from '../../src/db/entities';
 import { Refused } from '../../src/services/errors';
 import {
@@ -176,8 +177,12 @@ describe('IdempotencyService', () => {
     for (const key of ['old', 'young']) await service().once(A, key, 'fp', c.create);
     await age(A, 'old', IDEMPOTENCY_TTL_SECONDS);
     await age(A, 'young', IDEMPOTENCY_TTL_SECONDS - 60);
-    // The activity reads only the database and the blobs.
-    const deps: Pick<ActivityDeps, 'db' | 'blobs'> = { db: f.db, blobs: f.blobs };
+    // The activity reads only the database, the blobs and the configuration.
+    const deps: Pick<ActivityDeps, 'db' | 'blobs' | 'config'> = {
+      db: f.db,
+      blobs: f.blobs,
+      config: loadConfig({}),
+    };
     await new MockActivityEnvironment().run(deleteExpiredFilesActivity(deps as ActivityDeps));
     assert.deepEqual(
       (await rows()).map((r) => r.key),
