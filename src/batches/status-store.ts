@@ -65,16 +65,34 @@ const admissionRank = (b: string) => `(
     ${b}.id)`;
 
 /**
+ * The batches that share admission slots: those of one upstream pool, named by its models, or (the pool that
+ * serves every other model) by the models of the other pools. None: every batch.
+ */
+export type AdmissionScope = { models: string[] } | { notModels: string[] } | null;
+
+/** The scope as a SQL condition on the table alias `b`, with its parameters. */
+function scopeCondition(b: string, scope: AdmissionScope): { sql: string; params: Record<string, string[]> } {
+  if (scope && 'models' in scope)
+    return { sql: `${b}.model IN (:...scopeModels)`, params: { scopeModels: scope.models } };
+  if (scope && scope.notModels.length > 0)
+    return { sql: `${b}.model NOT IN (:...scopeNotModels)`, params: { scopeNotModels: scope.notModels } };
+  return { sql: '1 = 1', params: {} };
+}
+
+/**
  * The guarded variant of `moveBatch(…, 'in_progress')`: admits the batch only while fewer than `maxRunning`
- * batches hold a slot and no batch before it in the admission order (ADMISSION_OVERDUE_SECONDS) is still
- * waiting. `gone` means the batch is no longer waiting (cancelled, expired or failed meanwhile) and never will be
- * admitted.
+ * batches of its scope (its upstream pool) hold a slot and no batch of that scope before it in the admission order
+ * (ADMISSION_OVERDUE_SECONDS) is still waiting. So batches stuck on a stalled pool never hold back another pool's.
+ * `gone` means the batch is no longer waiting (cancelled, expired or failed meanwhile) and never will be admitted.
  */
 export async function admitBatch(
   db: DataSource,
   batchId: string,
   maxRunning: number,
+  scope: AdmissionScope = null,
 ): Promise<AdmissionOutcome> {
+  const running = scopeCondition('r', scope);
+  const waiting = scopeCondition('w', scope);
   const admitted = await db.transaction(async (tx: EntityManager) => {
     if (tx.connection.options.type === 'postgres') {
       await tx.query('SELECT pg_advisory_xact_lock($1)', [ADMISSION_LOCK]);
@@ -86,13 +104,14 @@ export async function admitBatch(
       .set({ status: 'in_progress', [STAMP.in_progress]: nowSeconds() })
       .where('id = :id AND status IN (:...sources)', { id: batchId, sources: sourcesOf('in_progress') })
       .andWhere(
-        `(SELECT COUNT(*) FROM batches r WHERE r.in_progress_at IS NOT NULL AND r.status IN (:...running)) < :max`,
-        { running: RUNNING_STATUSES, max: maxRunning },
+        `(SELECT COUNT(*) FROM batches r WHERE r.in_progress_at IS NOT NULL AND r.status IN (:...running)
+           AND ${running.sql}) < :max`,
+        { running: RUNNING_STATUSES, max: maxRunning, ...running.params },
       )
       .andWhere(
         `NOT EXISTS (SELECT 1 FROM batches w, batches me WHERE me.id = :id AND w.status IN (:...sources) AND w.total > 0
-           AND ${admissionRank('w')} < ${admissionRank('me')})`,
-        { overdueBefore: nowSeconds() - ADMISSION_OVERDUE_SECONDS },
+           AND ${waiting.sql} AND ${admissionRank('w')} < ${admissionRank('me')})`,
+        { overdueBefore: nowSeconds() - ADMISSION_OVERDUE_SECONDS, ...waiting.params },
       )
       .execute();
     return (result.affected ?? 0) > 0;

@@ -4,6 +4,8 @@ import type { Batch, BatchCreateParams } from 'openai/resources/batches';
 import type { DataSource } from 'typeorm';
 import { ADMISSION_OVERDUE_SECONDS, admitBatch } from '../../src/batches/status-store';
 import { INITIAL_STATUS } from '../../src/batches/lifecycle';
+import { admissionScope } from '../../activities/admission';
+import type { PoolConfig } from '../../src/config';
 import { openDatabase } from '../../src/db/data-source';
 import { BatchEntity, type BatchRow } from '../../src/db/entities';
 import type { BatchPriority } from '../../src/shared/openai';
@@ -100,6 +102,88 @@ describe('Priorities and deadlines', function () {
         assert.equal(await admitBatch(db, next, 100), 'admitted', next);
         remaining.delete(next);
       }
+    });
+  });
+
+  describe(`admission per pool (${testDbKind})`, () => {
+    let database: TestDatabase;
+    let db: DataSource;
+    before(async () => {
+      database = await createTestDatabase();
+      db = await openDatabase({
+        databaseUrl: database.env.DATABASE_URL,
+        sqlitePath: database.env.SQLITE_PATH ?? '',
+      });
+    });
+    after(async () => {
+      await db?.destroy();
+      await database?.drop();
+    });
+
+    it("counts the slots of each pool apart: a stalled pool's batches keep no other pool's waiting", async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const row = (id: string, model: string, createdAgo: number, status: BatchRow['status']) => ({
+        id,
+        owner: 'tenant',
+        endpoint: '/v1/chat/completions',
+        inputFileId: 'file-x',
+        completionWindow: '24h',
+        status,
+        model,
+        createdAt: now - createdAgo,
+        expiresAt: now - createdAgo + 86400,
+        inProgressAt: status === 'in_progress' ? now - createdAgo : null,
+        total: 10,
+        priority: 'normal' as const,
+      });
+      await db
+        .getRepository(BatchEntity)
+        .insert([
+          row('batch_a_running', 'model-a', 50, 'in_progress'),
+          row('batch_a_waiting', 'model-a', 40, INITIAL_STATUS),
+          row('batch_b_waiting', 'model-b', 30, INITIAL_STATUS),
+          row('batch_other_waiting', 'model-c', 20, INITIAL_STATUS),
+        ]);
+      const pools: PoolConfig[] = [
+        {
+          name: 'a',
+          urls: ['http://a/v1'],
+          apiKey: undefined,
+          models: ['model-a'],
+          metricsUrls: [],
+          maxWorkers: 8,
+        },
+        {
+          name: 'b',
+          urls: ['http://b/v1'],
+          apiKey: undefined,
+          models: ['model-b'],
+          metricsUrls: [],
+          maxWorkers: 8,
+        },
+        {
+          name: 'rest',
+          urls: ['http://c/v1'],
+          apiKey: undefined,
+          models: [],
+          metricsUrls: [],
+          maxWorkers: 8,
+        },
+      ];
+      const admit = (id: string, model: string) => admitBatch(db, id, 1, admissionScope(pools, model));
+      // Pool a's one slot is taken: its next batch waits, and the older one holds back no other pool's.
+      assert.equal(await admit('batch_a_waiting', 'model-a'), 'queued');
+      assert.equal(await admit('batch_b_waiting', 'model-b'), 'admitted');
+      assert.equal(
+        await admit('batch_other_waiting', 'model-c'),
+        'admitted',
+        'the catch-all pool counts apart',
+      );
+      // With one pool for everything, the same slot count is shared by all.
+      assert.equal(
+        await admitBatch(db, 'batch_a_waiting', 3, admissionScope(pools.slice(2), 'model-a')),
+        'queued',
+      );
     });
   });
 
