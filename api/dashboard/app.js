@@ -276,21 +276,23 @@
         $('range').value = range;
       }
       const range = `range=${state.range}`;
+      // The pools and deliveries panels show their own failure: the batches keep updating without them.
+      const panel = (path) => getJson(path).catch(() => null);
       const [summary, throughput, uploads, list, pools, deliveries] = await Promise.all([
         getJson(`/v1/dashboard/summary?${range}`),
         getJson(`/v1/dashboard/throughput?${range}`),
         getJson(`/v1/dashboard/uploads?${range}`),
         getJson(`/v1/dashboard/batches?${query}`),
-        getJson('/v1/dashboard/pools'),
-        getJson('/v1/dashboard/webhooks?limit=20'),
+        panel('/v1/dashboard/pools'),
+        panel('/v1/dashboard/webhooks?limit=20'),
       ]);
       if (generation !== state.generation) return;
       renderCards(summary);
       renderThroughput(throughput);
       renderUploads(uploads);
       renderBatches(list);
-      renderPools(pools.data);
-      renderDeliveries(deliveries.data);
+      renderPools(pools && pools.data);
+      renderDeliveries(deliveries && deliveries.data);
       $('banner').hidden = true;
       $('updated').textContent = `Updated ${zoned(Date.now()).second}`;
     } catch (err) {
@@ -745,6 +747,8 @@
 
   /** Each upstream pool: requests in flight against its adaptive limit, rate and latency. */
   function renderPools(pools) {
+    $('pools-unavailable').hidden = pools !== null;
+    if (pools === null) return;
     $('pool-rows').replaceChildren(
       ...pools.map((p) =>
         el(
@@ -780,6 +784,8 @@
 
   /** The latest webhook deliveries: delivered, retrying (with the last answer) or given up. */
   function renderDeliveries(deliveries) {
+    $('deliveries-unavailable').hidden = deliveries !== null;
+    if (deliveries === null) return;
     $('delivery-rows').replaceChildren(
       ...deliveries.map((d) => {
         const answer =
@@ -823,6 +829,17 @@
     }
   }
 
+  /** Saves a Blob as a download named `name`. */
+  function saveBlob(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const link = el('a', { href: url, download: name, hidden: '' });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    // Revoked later: the browser reads the Blob after the click returns.
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  }
+
   /** The content endpoint needs the key in a header, so the file is fetched and saved from a Blob. */
   async function download(fileId, kind) {
     state.busy++;
@@ -831,13 +848,7 @@
         fileName(fileId),
         api(`/v1/files/${encodeURIComponent(fileId)}/content`),
       ]);
-      const url = URL.createObjectURL(await res.blob());
-      const link = el('a', { href: url, download: name || `${fileId}.jsonl`, hidden: '' });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      // Revoked later: the browser reads the Blob after the click returns.
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      saveBlob(await res.blob(), name || `${fileId}.jsonl`);
     } catch (err) {
       handleError(err, `download the ${kind} file ${fileId}`);
     } finally {
@@ -849,23 +860,18 @@
   async function downloadPartial(id) {
     state.busy++;
     try {
-      const parts = [];
+      const pages = [];
       let after = null;
       for (;;) {
         const query = new URLSearchParams({ limit: '10000' });
         if (after) query.set('after', after);
         const res = await api(`/v1/batches/${encodeURIComponent(id)}/partial_results?${query}`);
-        const text = await res.text();
-        parts.push(text);
+        const page = await res.blob();
+        pages.push(page);
         after = res.headers.get('x-next-after');
-        if (!text || res.headers.get('x-has-more') === 'false') break;
+        if (page.size === 0 || res.headers.get('x-has-more') === 'false') break;
       }
-      const url = URL.createObjectURL(new Blob(parts, { type: 'application/jsonl' }));
-      const link = el('a', { href: url, download: `${id}_output_so_far.jsonl`, hidden: '' });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      saveBlob(new Blob(pages, { type: 'application/jsonl' }), `${id}_output_so_far.jsonl`);
     } catch (err) {
       handleError(err, `download the results of batch ${id} so far`);
     } finally {
