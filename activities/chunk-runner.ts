@@ -18,7 +18,7 @@ type Latency = { latencyMsSum: number; latencyCount: number };
 /**
  * Runs one chunk of a batch in four steps:
  * - resume: the chunk's stored segments are the checkpoint; every custom_id in them is answered and skipped;
- * - dispatch: read the chunk's lines and send each unanswered request, at most MAX_WORKERS at a time per worker
+ * - dispatch: read the chunk's lines and send each unanswered request, at most the pool's limit at a time per worker
  *   (the FairLimiter shares them fairly between batches);
  * - settle: write each answer into the next segment, and count it once that is stored;
  * - drain: when the worker shuts down, start nothing new, let the requests in flight finish, and hand the rest
@@ -149,7 +149,7 @@ export class ChunkRunner {
         this.pool = this.poolFor(model);
       }
       // The first attempt's slot is taken before its request starts, which holds the reader: at most
-      // MAX_WORKERS requests are read ahead.
+      // the pool's limit of requests is read ahead.
       let slot: () => void;
       try {
         // The input carries the batch's priority and deadline, the limiter's class of the key.

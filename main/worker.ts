@@ -39,7 +39,7 @@ async function main() {
   }
   console.log(
     `BESH worker polling task queue '${config.taskQueue}' on ${config.temporalAddress}; upstream pools ${config.pools
-      .map((p) => `${p.name} (${p.urls.join(', ')})`)
+      .map((p) => `${p.name} (${p.urls.map(withoutCredentials).join(', ')})`)
       .join('; ')}`,
   );
   await run();
@@ -53,3 +53,11 @@ main().catch((err: unknown) => {
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);
 });
+
+/** A URL for the log: a user or password in it stays out. */
+function withoutCredentials(raw: string): string {
+  const url = new URL(raw);
+  url.username = '';
+  url.password = '';
+  return url.toString();
+}

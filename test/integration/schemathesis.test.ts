@@ -67,9 +67,9 @@ describe('schemathesis against the running API', function () {
       // e.g. SCHEMATHESIS_ARGS='--seed N' replays the run whose summary printed that seed.
       ...(process.env.SCHEMATHESIS_ARGS ?? '').split(' ').filter(Boolean),
     ]);
-    // From its first report section on: failures, warnings and the summary (operations, test cases, failures and
+    // From its first report section on: errors, failures, warnings and the summary (operations, test cases, failures and
     // the seed that reproduces them).
-    const report = output.search(/^=+ (FAILURES|WARNINGS|SUMMARY) =+$/m);
+    const report = output.search(/^=+ (ERRORS|FAILURES|WARNINGS|SUMMARY) =+$/m);
     // Its pytest-style banners (`==== 1 warning in 40s ====`) would read as a pytest run that executed no test, so
     // they become plain headings, and every line is marked as schemathesis's own.
     const shown = (report === -1 ? output : output.slice(report))
