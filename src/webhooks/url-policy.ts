@@ -26,9 +26,11 @@ for (const [net4, bits] of [
   BLOCKED.addSubnet(net4, bits, 'ipv4');
 }
 for (const [net6, bits] of [
-  ['::', 128],
-  ['::1', 128],
+  ['::', 96], // unspecified, loopback and the old IPv4-compatible form ([::127.0.0.1])
   ['64:ff9b::', 96], // NAT64: an IPv4 address inside
+  ['64:ff9b:1::', 48], // local-use NAT64
+  ['100::', 64], // discard-only
+  ['2001::', 32], // Teredo: an IPv4 address inside
   ['2002::', 16], // 6to4: an IPv4 address inside
   ['fc00::', 7],
   ['fe80::', 10],

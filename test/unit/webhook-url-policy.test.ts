@@ -30,6 +30,9 @@ describe('Webhook URL policy', () => {
       'fd00::1',
       '::ffff:127.0.0.1',
       '::ffff:10.0.0.1',
+      '::7f00:1',
+      '64:ff9b:1::a00:1',
+      '2001::1',
       'not-an-ip',
     ]) {
       assert.equal(isPrivateAddress(ip), true, ip);
@@ -68,6 +71,7 @@ describe('Webhook URL policy', () => {
       'http://10.0.0.5/',
       'http://2130706433/', // 127.0.0.1 written as one number: URL normalises it
       'http://[::ffff:7f00:1]/',
+      'http://[::127.0.0.1]/', // normalised to [::7f00:1]
     ]) {
       assert.throws(() => parseWebhookUrl(raw, false), refusedAs('invalid_url'), raw);
       assert.equal(parseWebhookUrl(raw, true).toString(), new URL(raw).toString());
