@@ -34,23 +34,29 @@ async function createPrioritized(
   return (await openai.batches.create(params)) as PrioritizedBatch;
 }
 
+/** A database of its own for the enclosing describe, migrated; `db()` is it once `before` has run. */
+function freshDatabase(): () => DataSource {
+  let database: TestDatabase;
+  let db: DataSource;
+  before(async () => {
+    database = await createTestDatabase();
+    db = await openDatabase({
+      databaseUrl: database.env.DATABASE_URL,
+      sqlitePath: database.env.SQLITE_PATH ?? '',
+    });
+  });
+  after(async () => {
+    await db?.destroy();
+    await database?.drop();
+  });
+  return () => db;
+}
+
 describe('Priorities and deadlines', function () {
   this.timeout(120_000);
 
   describe(`admission order (${testDbKind})`, () => {
-    let database: TestDatabase;
-    let db: DataSource;
-    before(async () => {
-      database = await createTestDatabase();
-      db = await openDatabase({
-        databaseUrl: database.env.DATABASE_URL,
-        sqlitePath: database.env.SQLITE_PATH ?? '',
-      });
-    });
-    after(async () => {
-      await db?.destroy();
-      await database?.drop();
-    });
+    const database = freshDatabase();
 
     it('admits by priority, then earliest deadline, then creation; an overdue batch before all of them', async () => {
       const now = Math.floor(Date.now() / 1000);
@@ -73,7 +79,7 @@ describe('Priorities and deadlines', function () {
       });
       const day = 86400;
       // Inserted oldest first: first-come admission would take them in this order.
-      await db
+      await database()
         .getRepository(BatchEntity)
         .insert([
           waiting('batch_overdue_low', 'low', ADMISSION_OVERDUE_SECONDS + 60, day),
@@ -97,28 +103,16 @@ describe('Priorities and deadlines', function () {
       for (const next of expected) {
         for (const other of remaining) {
           if (other !== next)
-            assert.equal(await admitBatch(db, other, 100), 'queued', `${other} before ${next}`);
+            assert.equal(await admitBatch(database(), other, 100), 'queued', `${other} before ${next}`);
         }
-        assert.equal(await admitBatch(db, next, 100), 'admitted', next);
+        assert.equal(await admitBatch(database(), next, 100), 'admitted', next);
         remaining.delete(next);
       }
     });
   });
 
   describe(`admission per pool (${testDbKind})`, () => {
-    let database: TestDatabase;
-    let db: DataSource;
-    before(async () => {
-      database = await createTestDatabase();
-      db = await openDatabase({
-        databaseUrl: database.env.DATABASE_URL,
-        sqlitePath: database.env.SQLITE_PATH ?? '',
-      });
-    });
-    after(async () => {
-      await db?.destroy();
-      await database?.drop();
-    });
+    const database = freshDatabase();
 
     it("counts the slots of each pool apart: a stalled pool's batches keep no other pool's waiting", async () => {
       const now = Math.floor(Date.now() / 1000);
@@ -136,7 +130,7 @@ describe('Priorities and deadlines', function () {
         total: 10,
         priority: 'normal' as const,
       });
-      await db
+      await database()
         .getRepository(BatchEntity)
         .insert([
           row('batch_a_running', 'model-a', 50, 'in_progress'),
@@ -170,7 +164,8 @@ describe('Priorities and deadlines', function () {
           maxWorkers: 8,
         },
       ];
-      const admit = (id: string, model: string) => admitBatch(db, id, 1, admissionScope(pools, model));
+      const admit = (id: string, model: string) =>
+        admitBatch(database(), id, 1, admissionScope(pools, model));
       // Pool a's one slot is taken: its next batch waits, and the older one holds back no other pool's.
       assert.equal(await admit('batch_a_waiting', 'model-a'), 'queued');
       assert.equal(await admit('batch_b_waiting', 'model-b'), 'admitted');
@@ -181,7 +176,7 @@ describe('Priorities and deadlines', function () {
       );
       // With one pool for everything, the same slot count is shared by all.
       assert.equal(
-        await admitBatch(db, 'batch_a_waiting', 3, admissionScope(pools.slice(2), 'model-a')),
+        await admitBatch(database(), 'batch_a_waiting', 3, admissionScope(pools.slice(2), 'model-a')),
         'queued',
       );
     });

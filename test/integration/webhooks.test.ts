@@ -280,15 +280,21 @@ describe('Signed webhooks, as OpenAI sends them', function () {
       await s.openai.delete(`/webhook_endpoints/${endpoint.id}`);
     });
 
+    /** A running batch whose run is then terminated: its workflow can no longer record a final status. */
+    const terminatedMidRun = async () => {
+      const batch = await createBatch(s.openai, toJsonl(batchLines(5)));
+      await waitForBatch(s.openai, batch.id, { until: (b) => b.status === 'in_progress' });
+      await s.temporal.workflow.getHandle(batch.id).terminate('test: the run is gone');
+      return batch;
+    };
+
     it('sends batch.failed when the API fails a batch whose run was terminated', async () => {
       const hook = await receiver();
       const endpoint = await addEndpoint(s.openai, { url: hook.url, events: ['batch.failed'] });
       s.sim.setFaults({ stallRate: 1, stallMs: 30_000 });
       try {
-        const batch = await createBatch(s.openai, toJsonl(batchLines(5)));
-        await waitForBatch(s.openai, batch.id, { until: (b) => b.status === 'in_progress' });
-        // Its workflow can no longer record a final status: a read through the API fails the batch instead.
-        await s.temporal.workflow.getHandle(batch.id).terminate('test: the run is gone');
+        const batch = await terminatedMidRun();
+        // A read through the API fails the batch instead.
         assert.equal((await waitForBatch(s.openai, batch.id, { timeoutMs: 30_000 })).status, 'failed');
         await until('the batch.failed delivery', () => hook.got.length >= 1, 30_000);
         const event = await s.openai.webhooks.unwrap(hook.got[0].body, hook.got[0].headers, endpoint.secret);
@@ -305,9 +311,7 @@ describe('Signed webhooks, as OpenAI sends them', function () {
       const endpoint = await addEndpoint(s.openai, { url: hook.url, events: ['batch.failed'] });
       s.sim.setFaults({ stallRate: 1, stallMs: 30_000 });
       try {
-        const batch = await createBatch(s.openai, toJsonl(batchLines(5)));
-        await waitForBatch(s.openai, batch.id, { until: (b) => b.status === 'in_progress' });
-        await s.temporal.workflow.getHandle(batch.id).terminate('test: the run is gone');
+        const batch = await terminatedMidRun();
         // What the API does on a read, without the announcement: as if it stopped right after the write.
         const gone = { describe: () => Promise.resolve({ state: 'closed', status: 'TERMINATED' } as const) };
         assert.equal(await failIfRunEnded(s.db, gone, batch.id), true);
