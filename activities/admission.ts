@@ -27,13 +27,12 @@ export function admitBatchActivity(deps: ActivityDeps) {
   return async function admit(input: { batchId: string }): Promise<boolean> {
     const batch = await deps.db
       .getRepository(BatchEntity)
-      .findOne({ select: { model: true }, where: { id: input.batchId } });
+      .findOne({ select: { model: true, createdAt: true }, where: { id: input.batchId } });
     const scope = admissionScope(deps.config.pools, batch?.model ?? null);
     const outcome = await admitBatch(deps.db, input.batchId, deps.config.maxConcurrentBatches, scope);
     if (outcome === 'gone') return false;
     if (outcome === 'admitted') {
-      const row = await deps.db.getRepository(BatchEntity).findOneBy({ id: input.batchId });
-      if (row) batchQueueWait.observe(Date.now() / 1000 - row.createdAt);
+      if (batch) batchQueueWait.observe(Date.now() / 1000 - batch.createdAt);
       return true;
     }
     throw ApplicationFailure.create({
